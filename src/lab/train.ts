@@ -1,0 +1,300 @@
+/**
+ * Training a transformer on the ICA task with the engine: sample a batch, build tokens, forward,
+ * PL loss and its gradient at the x tokens, backward, Adam. Checkpoints carry the data RNG state
+ * and the loss history, so a run killed at any point and started again continues the exact same
+ * stream and ends with the same weights as an uninterrupted run (given the same thread count:
+ * the engine is deterministic per thread count).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import type { AttentionKind, ModelConfig, TrainableModel } from "../engine/api.js";
+import { ExitCode, UserError } from "../util/errors.js";
+import { ProgressBar } from "../util/progress.js";
+import { Rng, type RngState } from "../util/rng.js";
+import { defaultEngine, type Engine } from "./engine-link.js";
+import { plLossICA, type ScoreKind } from "./losses.js";
+import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad, type NoiseKind } from "./task.js";
+
+export interface LabModelSpec {
+  nLayer: number;
+  nEmbd: number;
+  nHead: number;
+  attention: AttentionKind;
+  ffn: boolean;
+}
+
+export interface TrainSpec {
+  model: LabModelSpec;
+  /** d (query/response width) and n (examples per sequence; 3n tokens). Paper: d = 5, n = 20. */
+  d: number;
+  n: number;
+  noise: NoiseKind;
+  score: ScoreKind;
+  batch: number;
+  lr: number;
+  steps: number;
+  /** Linear learning-rate warm-up over this many steps (0 = none, as in the paper). */
+  warmupSteps: number;
+  /** After warm-up: constant (paper) or cosine decay to 10% of lr at the last step. */
+  decay: "none" | "cosine";
+  /** Seeds the model init and the training data stream. */
+  seed: number;
+  /**
+   * "released": GPT-2 init in the blocks (normal(0, 0.02)) and PyTorch's default nn.Linear init for
+   * read-in/read-out, as the released code (HF GPT2Model between two nn.Linear). "torch": PyTorch's
+   * default init for every Linear, as shared/bench/torch_reference.py.
+   */
+  init: "released" | "torch";
+}
+
+/** The released code's configuration (alignment-n_layer-20.yaml, train_steps 3000). */
+export const PAPER_TRAIN_SPEC: TrainSpec = {
+  model: { nLayer: 20, nEmbd: 96, nHead: 3, attention: "softmax", ffn: true },
+  d: 5,
+  n: 20,
+  noise: "shared",
+  score: "cosine",
+  batch: 256,
+  lr: 1e-4,
+  steps: 3000,
+  warmupSteps: 0,
+  decay: "none",
+  seed: 0,
+  init: "released",
+};
+
+export function modelConfigFor(spec: Pick<TrainSpec, "model" | "d" | "n">): ModelConfig {
+  return {
+    inputDim: spec.d,
+    outputDim: spec.d,
+    nEmbd: spec.model.nEmbd,
+    nHead: spec.model.nHead,
+    nLayer: spec.model.nLayer,
+    nPositions: 3 * spec.n,
+    blocks: { attention: spec.model.attention, ffn: spec.model.ffn },
+  };
+}
+
+/** Canonical JSON (sorted keys) so equal specs hash equally. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** A short id naming a training run by everything that determines its result. */
+export function runId(spec: TrainSpec): string {
+  const m = spec.model;
+  const tag = `L${m.nLayer}-C${m.nEmbd}-H${m.nHead}${m.attention === "linear" ? "-linear" : ""}${m.ffn ? "" : "-noffn"}`;
+  return `${tag}-${createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, 10)}`;
+}
+
+export function learningRate(spec: TrainSpec, step: number): number {
+  if (spec.warmupSteps > 0 && step < spec.warmupSteps) return (spec.lr * (step + 1)) / spec.warmupSteps;
+  if (spec.decay === "cosine") {
+    const span = Math.max(1, spec.steps - spec.warmupSteps);
+    const t = Math.min(1, (step - spec.warmupSteps) / span);
+    return spec.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * t)));
+  }
+  return spec.lr;
+}
+
+/**
+ * Re-initialises Linear layers with PyTorch's default nn.Linear init, weight and bias
+ * ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): read-in/read-out only for "released" (the released code wraps
+ * HF GPT2Model, GPT-2 init inside, between two plain nn.Linear), every Linear for "torch".
+ * This matters: with the engine's GPT-2 normal(0, 0.02) read-in/out a small model barely moved off
+ * chance in 2000 steps; with PyTorch's it learned the running mean and then to use the rewards.
+ */
+export function applyInit(model: TrainableModel, init: TrainSpec["init"], seed: number): void {
+  const rng = new Rng((seed ^ 0x2545f491) >>> 0);
+  const params = model.getParams();
+  const fresh: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const names = [...params.keys()].filter((name) => {
+    if (!name.endsWith(".weight") || name.includes("ln_") || params.get(name)!.shape.length !== 2) return false;
+    return init === "torch" || name.startsWith("read_");
+  });
+  for (const wName of names) {
+    const w = params.get(wName)!;
+    const bName = wName.replace(/\.weight$/, ".bias");
+    const b = params.get(bName);
+    const bound = 1 / Math.sqrt(w.shape[1]!);
+    const draw = (n: number) => Float32Array.from({ length: n }, () => (2 * rng.uniform() - 1) * bound);
+    fresh[wName] = { shape: w.shape, data: draw(w.data.length) };
+    if (b) fresh[bName] = { shape: b.shape, data: draw(b.data.length) };
+  }
+  model.setParams(fresh);
+}
+
+export interface TrainOptions {
+  /** Checkpoint base path (`<path>` + `<path>.json`). Resumes from it when it exists. */
+  checkpointPath?: string;
+  threads?: number;
+  /** Write a checkpoint every this many steps (and at the end). Default 100. */
+  checkpointEvery?: number;
+  /** Progress bar on stderr (default true). */
+  progress?: boolean;
+  label?: string;
+  /** Stop cleanly on SIGINT: write a checkpoint and throw a UserError with exit code 130. Default true. */
+  handleSigint?: boolean;
+  /** Stops after this step count even if spec.steps is larger (tests, benchmarks). */
+  stopAtStep?: number;
+  engine?: Engine;
+  /** Largest batch the model will see (training batch and evaluation chunks). */
+  maxBatch?: number;
+}
+
+export interface TrainResult {
+  model: TrainableModel;
+  spec: TrainSpec;
+  /** Mean training loss per 10-step window, from step 0 (restored across resumes). */
+  lossHistory: number[];
+  /** Step the run started from (0 when fresh). */
+  resumedFrom: number;
+  trainSeconds: number;
+}
+
+interface CheckpointExtra {
+  kind: "selfcorrect-lab-train";
+  spec: TrainSpec;
+  rng: { s: RngState; spare: number | null };
+  lossHistory: number[];
+  /** Sum and count of the current, unfinished 10-step loss window. */
+  window: [number, number];
+  trainSeconds: number;
+}
+
+/** Reads `<path>.json`'s lab state without loading the weights; null when there is no checkpoint. */
+export function readCheckpointMeta(path: string): { spec?: TrainSpec; step?: number; extra?: CheckpointExtra } | null {
+  if (!existsSync(path) || !existsSync(`${path}.json`)) return null;
+  try {
+    const meta = JSON.parse(readFileSync(`${path}.json`, "utf8")) as Record<string, unknown>;
+    const extra = meta.extra as CheckpointExtra | undefined;
+    const step = typeof meta.step === "number" ? meta.step : undefined;
+    return { spec: extra?.spec, step, extra };
+  } catch {
+    return null;
+  }
+}
+
+function sameSpecForResume(a: TrainSpec, b: TrainSpec): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+export async function train(spec: TrainSpec, opts: TrainOptions = {}): Promise<TrainResult> {
+  const engine = opts.engine ?? (await defaultEngine());
+  const config = modelConfigFor(spec);
+  const maxBatch = Math.max(spec.batch, opts.maxBatch ?? spec.batch);
+  const every = opts.checkpointEvery ?? 100;
+  const stopAt = Math.min(spec.steps, opts.stopAtStep ?? spec.steps);
+
+  let model: TrainableModel;
+  let rng: Rng;
+  let lossHistory: number[] = [];
+  let window: [number, number] = [0, 0];
+  let priorSeconds = 0;
+  const ckpt = opts.checkpointPath;
+  const existing = ckpt ? readCheckpointMeta(ckpt) : null;
+  if (ckpt && existing) {
+    const loaded = await engine.loadModel(ckpt, { threads: opts.threads, maxBatch, expectConfig: config });
+    const extra = loaded.extra as unknown as CheckpointExtra;
+    if (extra?.kind !== "selfcorrect-lab-train" || !sameSpecForResume(extra.spec, spec)) {
+      await loaded.model.dispose();
+      throw new UserError(
+        `checkpoint ${ckpt} was trained with a different configuration; use another output directory or delete it to retrain`,
+      );
+    }
+    model = loaded.model;
+    rng = Rng.fromState(extra.rng);
+    lossHistory = extra.lossHistory.slice();
+    window = [extra.window[0], extra.window[1]];
+    priorSeconds = extra.trainSeconds;
+  } else {
+    model = await engine.createModel(config, { seed: spec.seed, threads: opts.threads, maxBatch });
+    applyInit(model, spec.init, spec.seed);
+    // Data stream seeded apart from the init seed so the two never share draws.
+    rng = new Rng((spec.seed * 2654435761 + 0x5bd1e995) >>> 0);
+  }
+  const resumedFrom = model.step;
+
+  const started = Date.now();
+  const seconds = () => priorSeconds + (Date.now() - started) / 1000;
+  const save = async () => {
+    if (!ckpt) return;
+    const extra: CheckpointExtra = {
+      kind: "selfcorrect-lab-train",
+      spec,
+      rng: rng.getState(),
+      lossHistory,
+      window,
+      trainSeconds: seconds(),
+    };
+    await model.save(ckpt, extra as unknown as Record<string, unknown>);
+  };
+
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(ExitCode.interrupted); // a second Ctrl-C does not wait
+    interrupted = true;
+    process.stderr.write("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit now)\n");
+  };
+  const handleSigint = opts.handleSigint ?? true;
+  if (handleSigint) process.on("SIGINT", onSigint);
+
+  // Counts only this invocation's steps so the rate and ETA stay right after a resume.
+  const bar = new ProgressBar({
+    total: stopAt - resumedFrom,
+    label: (opts.label ?? `train ${runId(spec)}`) + (resumedFrom > 0 ? ` (resumed at step ${resumedFrom})` : ""),
+    unit: "step",
+    enabled: opts.progress ?? true,
+  });
+  const { d, n } = spec;
+  let ema = NaN;
+  try {
+    for (let step = model.step; step < stopAt; step++) {
+      const batch = sampleIcaBatch(rng, spec.batch, n, d, { noise: spec.noise });
+      const tokens = buildTokens(batch);
+      const out = await model.forward(tokens, spec.batch, 3 * n);
+      const pred = extractPredictions(out, spec.batch, n, d);
+      const { loss, grad } = plLossICA(pred, batch.ys, batch.rs, spec.batch, n, d, { score: spec.score });
+      if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss ${loss}; try a lower lr`);
+      await model.backward(scatterPredictionGrad(grad, spec.batch, n, d));
+      await model.adamStep({ lr: learningRate(spec, step) });
+      window[0] += loss;
+      window[1] += 1;
+      if (window[1] === 10) {
+        lossHistory.push(window[0] / 10);
+        window = [0, 0];
+      }
+      ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
+      bar.update(step + 1 - resumedFrom, `loss ${ema.toFixed(4)}`);
+      const done = step + 1;
+      // The engine may finish a step without touching the event loop; yield so SIGINT gets delivered.
+      await new Promise((r) => setImmediate(r));
+      if (interrupted) {
+        await save();
+        bar.finish();
+        throw new UserError(
+          `interrupted at step ${done}/${spec.steps}` +
+            (ckpt ? `; checkpoint written to ${ckpt}; run the same command again to resume` : " (no checkpoint path, nothing saved)"),
+          ExitCode.interrupted,
+        );
+      }
+      if (done % every === 0 || done === stopAt) await save();
+    }
+    if (model.step >= stopAt && model.step !== resumedFrom) bar.finish(`loss ${ema.toFixed(4)}`);
+  } catch (e) {
+    await model.dispose().catch(() => {});
+    throw e;
+  } finally {
+    if (handleSigint) process.off("SIGINT", onSigint);
+  }
+  return { model, spec, lossHistory, resumedFrom, trainSeconds: seconds() };
+}

@@ -481,6 +481,84 @@ for (const fma of [false, true]) {
     heap.checkGuards("elementwise");
   });
 
+  test(`${V} flushTiny zeroes magnitudes below 2^-60 and keeps everything else bit-exact`, async () => {
+    const { k, heap } = await setup(fma);
+    const T = 2 ** -60;
+    const values = [0, -0, 1e-45, -1e-40, 1.1e-38, T * 0.999, -T * 0.5, T, -T, T * 1.001, 1e-10, -3.5, 7e30, Infinity, -Infinity];
+    for (const N of [values.length, 4, 3]) {
+      const [p, v] = heap.put(values.slice(0, N));
+      k.flushTiny(p, N);
+      const got = heap.get(p, N);
+      for (let i = 0; i < N; i++) {
+        const want = Math.abs(v[i]!) < T ? 0 : v[i]!;
+        assert.ok(Object.is(Math.abs(got[i]!), Math.abs(want)) && (want === 0 || got[i] === want), `flushTiny(${v[i]}) = ${got[i]}, want ${want}`);
+      }
+    }
+    const [pn] = heap.put([NaN, 1e-39, NaN, 2]);
+    k.flushTiny(pn, 4);
+    assert.deepEqual(Array.from(heap.get(pn, 4)).map((x) => (Number.isNaN(x) ? "NaN" : x)), ["NaN", 0, "NaN", 2]);
+    heap.checkGuards("flushTiny");
+  });
+
+  test(`${V} sharp softmax attention leaves no subnormal floats in att or dqkv`, async () => {
+    // A trained model's attention is nearly one-hot; its backward once filled buffers with
+    // subnormals (20-40x slower on x86). Scores of order 100 reproduce that regime.
+    const { k, heap } = await setup(fma);
+    const rng = new Rng(11);
+    const [B, T, C, NH] = [2, 24, 16, 2];
+    const [pq] = heap.put(randn(rng, B * T * 3 * C, 6));
+    const po = heap.alloc(B * T * C);
+    const pa = heap.alloc(B * NH * T * T);
+    k.attentionForward(po, pa, pq, B, T, C, NH, 1);
+    const [pdo] = heap.put(randn(rng, B * T * C, 1e-6));
+    const pdq = heap.alloc(B * T * 3 * C);
+    k.fill(pdq, 0, B * T * 3 * C);
+    const pdatt = heap.alloc(B * NH * T * T);
+    k.attentionBackward(pdq, pdatt, pdo, pq, pa, B, T, C, NH, 1);
+    const isSub = (x: number) => x !== 0 && Math.abs(x) < 2 ** -126;
+    const att = heap.get(pa, B * NH * T * T);
+    let flushed = 0; // causal entries (t2 <= t) that came out exactly 0: weights that underflowed
+    for (let bh = 0; bh < B * NH; bh++) for (let t = 0; t < T; t++) for (let t2 = 0; t2 <= t; t2++) if (att[(bh * T + t) * T + t2] === 0) flushed++;
+    assert.ok(flushed > 0, "the test needs underflowing attention weights");
+    assert.equal(att.filter(isSub).length, 0, "subnormal attention weights");
+    k.flushTiny(pdq, B * T * 3 * C);
+    assert.equal(heap.get(pdq, B * T * 3 * C).filter(isSub).length, 0, "subnormal dqkv");
+    assert.ok(heap.get(pdq, B * T * 3 * C).some((x) => x !== 0), "dqkv must not be all zero");
+    heap.checkGuards("sharp attention");
+  });
+
+  test(`${V} GELU and LayerNorm backward never write subnormal gradients`, async () => {
+    const { k, heap } = await setup(fma);
+    const rng = new Rng(12);
+    const isSub = (x: number) => x !== 0 && Math.abs(x) < 2 ** -126;
+    const [BT, C] = [7, 13];
+    // gradients spanning normal, tiny-normal and subnormal magnitudes
+    const tinyGrads = Array.from({ length: BT * C }, (_, i) => (i % 3 === 0 ? 1e-3 : i % 3 === 1 ? 1e-25 : 1e-40) * (i % 2 ? 1 : -1));
+    const [px] = heap.put(randn(rng, BT * C));
+    const [pdy] = heap.put(tinyGrads);
+    const pdx = heap.alloc(BT * C);
+    k.fill(pdx, 0, BT * C);
+    k.geluBackward(pdx, px, pdy, BT * C);
+    const dGelu = heap.get(pdx, BT * C);
+    assert.equal(dGelu.filter(isSub).length, 0, "subnormal GELU gradients");
+    assert.ok(dGelu.some((x) => Math.abs(x) > 1e-5), "the normal gradients must pass through");
+    const [pw] = heap.put(randn(rng, C, 1e-3));
+    const [pb] = heap.put(randn(rng, C));
+    const po = heap.alloc(BT * C);
+    const pm = heap.alloc(BT);
+    const pr = heap.alloc(BT);
+    k.layernormForward(po, pm, pr, px, pw, pb, BT, C);
+    const [pdw, pdb] = [heap.alloc(C), heap.alloc(C)];
+    k.fill(pdw, 0, C);
+    k.fill(pdb, 0, C);
+    k.fill(pdx, 0, BT * C);
+    k.layernormBackward(pdx, pdw, pdb, pdy, px, pw, pm, pr, BT, C);
+    for (const [name, p, n] of [["dinp", pdx, BT * C], ["dweight", pdw, C], ["dbias", pdb, C]] as const) {
+      assert.equal(heap.get(p, n).filter(isSub).length, 0, `subnormal LayerNorm ${name}`);
+    }
+    heap.checkGuards("gelu/layernorm flush");
+  });
+
   test(`${V} adamUpdate matches PyTorch Adam semantics over several steps`, async () => {
     const { k, heap } = await setup(fma);
     const rng = new Rng(8);

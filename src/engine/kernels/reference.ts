@@ -1,5 +1,8 @@
 import type { Kernels } from "./types.js";
 
+/** flushTiny threshold, 2^-60: the WebAssembly kernels use the same value. */
+const TINY = 2 ** -60;
+
 /**
  * Plain-JS kernels, the executable specification of src/engine/kernels/types.ts. They work over a
  * Float32Array heap (a slow but exact twin of the WASM kernels, also usable over a SharedArrayBuffer)
@@ -215,6 +218,10 @@ export function createReferenceKernels(heapArray: Float32Array | Float64Array): 
 
     fill(dst, value, N) {
       h.fill(value, dst, dst + N);
+    },
+
+    flushTiny(dst, N) {
+      for (let i = dst; i < dst + N; i++) if (Math.abs(h[i]!) < TINY) h[i] = 0;
     },
 
     adamUpdate(params, grads, m, v, N, lr, beta1, beta2, eps, t) {

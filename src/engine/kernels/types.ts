@@ -62,6 +62,13 @@ export interface Kernels {
   /** dst[i] += src[i]. */
   accumulate(dst: number, src: number, N: number): void;
   fill(dst: number, value: number, N: number): void;
+  /**
+   * dst[i] = 0 where |dst[i]| < 2^-60. WebAssembly has no flush-to-zero mode and subnormal floats
+   * are ~100x slower on x86. The WebAssembly layernormBackward, geluBackward and attention kernels
+   * apply the same flush to the gradients they read and write and to softmax weights; the
+   * reference kernels compute in float64 and need not.
+   */
+  flushTiny(dst: number, N: number): void;
 
   /**
    * PyTorch Adam (no weight decay, no amsgrad) on N parameters; t is the 1-based step count.

@@ -180,6 +180,7 @@ interface KernelExports {
   add(out: number, a: number, b: number, N: number): void;
   accumulate(dst: number, src: number, N: number): void;
   fill(dst: number, value: number, N: number): void;
+  flushTiny(dst: number, N: number): void;
   adamUpdate(params: number, grads: number, m: number, v: number, N: number, lr: number, beta1: number, beta2: number, eps: number, t: number): void;
 }
 
@@ -241,6 +242,7 @@ export function instantiateKernels(module: WebAssembly.Module, opts: WasmKernelO
     add: x.add,
     accumulate: x.accumulate,
     fill: x.fill,
+    flushTiny: x.flushTiny,
     adamUpdate: x.adamUpdate,
   };
 }

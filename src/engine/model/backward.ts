@@ -6,6 +6,9 @@ import type { ActPtrs, GradScratch, ParamPtrs } from "./layout.js";
  * Backward pass of one batch shard (llm.c gpt2_backward), ACCUMULATING into the gradient buffers G
  * (the caller zeroes them). One residual-gradient buffer `dres` flows down through the blocks: the
  * residual connections are identities, so each block's LayerNorm backward adds into it in place.
+ * Gradients are kept out of the subnormal range (see Kernels.flushTiny): LayerNorm and GELU backward
+ * flush what they read and write, and the matmul outputs that feed attention are flushed here.
+ * Without that, a trained model's backward pass ran 20-40x slower in WebAssembly.
  */
 export function backwardPass(
   k: Kernels, c: ResolvedConfig, P: ParamPtrs, G: ParamPtrs, acts: ActPtrs, s: GradScratch,
@@ -37,8 +40,10 @@ export function backwardPass(
     }
     k.fill(s.datty, 0, BT * C);
     k.matmulBackward(s.datty, g.projW, g.projB, s.dres, a.atty, p.projW, BT, C, C);
+    k.flushTiny(s.datty, BT * C);
     k.fill(s.dqkv, 0, BT * 3 * C);
     k.attentionBackward(s.dqkv, s.datt, s.datty, a.qkv, a.att, B, T, C, NH, blk.attention === "softmax" ? 1 : 0);
+    k.flushTiny(s.dqkv, BT * 3 * C);
     k.fill(s.dln, 0, BT * C);
     k.matmulBackward(s.dln, g.attnW, g.attnB, s.dqkv, a.ln1, p.attnW, BT, C, 3 * C);
     k.layernormBackward(s.dres, g.ln1w, g.ln1b, s.dln, a.resIn, p.ln1w, a.ln1Mean, a.ln1Rstd, BT, C);

@@ -48,7 +48,7 @@ export function gdBaselineCurve(
   const lr = opts.lr ?? 0.1;
   const kind = opts.score ?? "cosine";
   const init = opts.init ?? "torch-default";
-  const rng = new Rng(opts.seed ?? 0);
+  const seed = opts.seed ?? 0;
   const beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 
   const curve = new Array<number>(n).fill(0);
@@ -116,6 +116,9 @@ export function gdBaselineCurve(
 
   const bound = 1 / Math.sqrt(d);
   for (let b = 0; b < B; b++) {
+    // One stream per task, drawn in k order: the initial W of (task, k) does not depend on how many
+    // example counts are evaluated.
+    const rng = new Rng((Math.imul(seed, 0x9e3779b1) + b) >>> 0);
     for (let c = 0; c < d; c++) x[c] = xs[b * n * d + c]!;
     for (let k = 2; k < n; k++) {
       const order = rankByReward(rsObserved, b * n, k);

@@ -191,7 +191,7 @@ export async function runExperiments(panels: PanelId[], preset: PresetDef, opts:
       }
     }
     if (panel.baselines.length) {
-      const base = baselineCurves(evalTask(preset.base), panel.ps, preset.maxExamples, { steps: panel.gdSteps });
+      const base = baselineCurves(evalTask(preset.base), panel.ps, preset.maxExamples, { steps: panel.gdSteps, score: preset.base.score });
       if (panel.baselines.includes("gd")) {
         for (const p of panel.ps) {
           curves[gdLabel(panel, p)] = base.gd[String(p)]!;

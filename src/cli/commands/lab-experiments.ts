@@ -213,7 +213,7 @@ export function registerLabExperiments(lab: Command): void {
         await model.dispose();
       }
       if (raw.baselines !== false) {
-        const base = baselineCurves(task, ps, maxExamples, { steps: gdSteps });
+        const base = baselineCurves(task, ps, maxExamples, { steps: gdSteps, score: spec.score });
         for (const p of ps) curves[ps.length > 1 ? `GD p=${p}` : "GD"] = base.gd[String(p)]!;
         curves.mean = base.mean;
       }

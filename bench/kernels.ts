@@ -199,7 +199,8 @@ async function main(): Promise<void> {
       const rate = r.gflops_best !== undefined ? `${r.gflops_best.toFixed(2).padStart(7)} GFLOP/s best  ${r.gflops_median!.toFixed(2).padStart(7)} median` : `${r.gelem_s_best!.toFixed(3).padStart(7)} Gelem/s best`;
       console.log(`${r.kernel.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms_best.toFixed(3).padStart(9)} ms  ${rate}`);
     }
-    console.log(`matmul (all six, median): forward ${summary.matmul_forward_gflops} GFLOP/s, backward ${summary.matmul_backward_gflops} GFLOP/s`);
+    const fmt = (g: number | null) => (g === null ? "not run" : `${g} GFLOP/s`);
+    console.log(`matmul (all six, median): forward ${fmt(summary.matmul_forward_gflops)}, backward ${fmt(summary.matmul_backward_gflops)}`);
   }
 }
 

@@ -27,8 +27,8 @@ export class UserError extends Error {
 /** One line per issue: `field.path: message`, for a zod validation failure. */
 export function formatZodError(error: ZodError, what = "input"): string {
   const lines = error.issues.map((issue) => {
-    const path = issue.path.length ? issue.path.map(String).join(".") : "(root)";
-    return `  ${path}: ${issue.message}`;
+    // a scalar (a flag value) has no path: `what` already names it
+    return issue.path.length ? `  ${issue.path.map(String).join(".")}: ${issue.message}` : `  ${issue.message}`;
   });
   return `invalid ${what}:\n${lines.join("\n")}`;
 }

@@ -98,7 +98,7 @@ async function runFetch(name: string, raw: unknown): Promise<void> {
         `${summary.skippedUnpinned} skipped (no pinned SHA-256), ${summary.failed} failed` +
         (skippedDatasets.length ? `; datasets skipped (no upstream source): ${skippedDatasets.join(", ")}` : "") +
         "\n" +
-        `use it with --data-dir ${cacheDir}\n`,
+        (summary.downloaded + summary.cached > 0 ? `use it with --data-dir ${cacheDir}\n` : ""),
     );
   }
   if (failures.length > 0) process.exitCode = ExitCode.failure;

@@ -2,10 +2,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { runCli } from "../src/cli/main.js";
 import { PANELS, PANEL_IDS, PRESETS, parsePanels, parsePreset, variantSpec } from "../src/lab/experiments.js";
-import { planExperiments, type LabResults } from "../src/lab/runner.js";
+import { LAB_LOCK_FILE, planExperiments, type LabResults } from "../src/lab/runner.js";
 import { checkFindings } from "../src/lab/findings.js";
 import { writeLabReport } from "../src/report/lab-report.js";
 import { gdBaselineCurve, gdSteps, runningMeanCurve } from "../src/lab/baselines.js";
@@ -55,6 +56,14 @@ test("bad panel, preset, p, examples and output directory fail before any traini
     assert.equal(await runCli(["lab", "eval", "--checkpoint", join(dir, "missing.safetensors"), "--p", "0,1.5"]), 2);
     assert.equal(await runCli(["lab", "train", "--heads", "5", "--embd", "64", "--output", dir]), 2);
     assert.equal(await runCli(["lab", "report", "--output", join(dir, "nothing-here")]), 2);
+    // a live process holding the directory's lock: a second runner must not train into it
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(dir, LAB_LOCK_FILE), String(holder.pid));
+      assert.equal(await runCli(["lab", "experiment", "a", "--output", dir]), 2);
+    } finally {
+      holder.kill();
+    }
     assert.ok(Date.now() - t0 < 5000, "validation is immediate");
     assert.ok(!existsSync(join(dir, "runs")), "nothing was trained");
   } finally {
@@ -62,7 +71,7 @@ test("bad panel, preset, p, examples and output directory fail before any traini
     rmSync(dir, { recursive: true, force: true });
   }
   const all = errors.join("");
-  for (const needle of [/unknown panel "z"/, /unknown preset "huge"/, /--threads/, /not writable/, /not a lab checkpoint/, /1\.5 is outside \[0, 1\]/, /--heads 5 does not divide --embd 64/, /no results\.json/]) {
+  for (const needle of [/another lab run \(pid \d+\) is writing there/, /unknown panel "z"/, /unknown preset "huge"/, /--threads/, /not writable/, /not a lab checkpoint/, /1\.5 is outside \[0, 1\]/, /--heads 5 does not divide --embd 64/, /no results\.json/]) {
     assert.match(all, needle);
   }
 });

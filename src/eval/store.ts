@@ -11,9 +11,8 @@
  * re-run then redoes.
  */
 import Database from "better-sqlite3";
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../util/errors.js";
+import { acquireDirLock } from "../util/fs.js";
 import type { ItemRecord, StoredResult } from "./types.js";
 
 export const STORE_FILE = "eval.sqlite";
@@ -94,44 +93,7 @@ export class ResultStore {
   }
 }
 
-/**
- * One writer per output directory: a lock file holding the writer's pid. A lock left by a process
- * that no longer exists (killed with -9) is taken over.
- */
+/** One writer per output directory (see acquireDirLock); a lock left by a killed process is taken over. */
 export function acquireLock(dir: string): () => void {
-  const file = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        try {
-          if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true });
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number(existsSync(file) ? readFileSync(file, "utf8").trim() : NaN);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new UserError(`--output ${dir}: another eval (pid ${pid}) is writing there; wait for it or choose another directory`);
-      }
-      rmSync(file, { force: true });
-    }
-  }
-  throw new UserError(`--output ${dir}: cannot take the lock ${file}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return acquireDirLock(dir, LOCK_FILE, "eval");
 }

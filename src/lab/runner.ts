@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
-import { ensureWritableDir, writeJsonAtomic } from "../util/fs.js";
+import { acquireDirLock, ensureWritableDir, writeJsonAtomic } from "../util/fs.js";
 import type { Engine } from "./engine-link.js";
 import { baselineCurves, evaluateModel, type EvalTaskSpec } from "./evaluate.js";
 import {
@@ -115,8 +115,20 @@ export function readResults(outputDir: string): LabResults | null {
 }
 
 export async function runExperiments(panels: PanelId[], preset: PresetDef, opts: ExperimentOptions): Promise<LabResults> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   ensureWritableDir(opts.outputDir);
+  // One runner per output directory: two would train the same checkpoints and race on results.json.
+  const release = acquireDirLock(opts.outputDir, LAB_LOCK_FILE, "lab run");
+  try {
+    return await runExperimentsLocked(panels, preset, opts);
+  } finally {
+    release();
+  }
+}
+
+export const LAB_LOCK_FILE = "lab.lock";
+
+async function runExperimentsLocked(panels: PanelId[], preset: PresetDef, opts: ExperimentOptions): Promise<LabResults> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const plan = planExperiments(panels, preset, opts.outputDir);
   const evalTask = (spec: TrainSpec): EvalTaskSpec => ({
     d: spec.d,

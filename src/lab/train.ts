@@ -5,10 +5,12 @@
  * stream and ends with the same weights as an uninterrupted run (given the same thread count:
  * the engine is deterministic per thread count).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { createHash } from "node:crypto";
 import type { AttentionKind, ModelConfig, TrainableModel } from "../engine/api.js";
 import { ExitCode, UserError } from "../util/errors.js";
+import { acquireDirLock } from "../util/fs.js";
 import { ProgressBar } from "../util/progress.js";
 import { Rng, type RngState } from "../util/rng.js";
 import { defaultEngine, type Engine } from "./engine-link.js";
@@ -189,6 +191,18 @@ function sameSpecForResume(a: TrainSpec, b: TrainSpec): boolean {
 }
 
 export async function train(spec: TrainSpec, opts: TrainOptions = {}): Promise<TrainResult> {
+  if (!opts.checkpointPath) return trainLocked(spec, opts);
+  // Two processes training into one checkpoint would overwrite each other's steps.
+  mkdirSync(dirname(opts.checkpointPath), { recursive: true });
+  const release = acquireDirLock(dirname(opts.checkpointPath), `${basename(opts.checkpointPath)}.lock`, "training run");
+  try {
+    return await trainLocked(spec, opts);
+  } finally {
+    release();
+  }
+}
+
+async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainResult> {
   const engine = opts.engine ?? (await defaultEngine());
   const config = modelConfigFor(spec);
   const maxBatch = Math.max(spec.batch, opts.maxBatch ?? spec.batch);

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, accessSync, constants, rmSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, accessSync, constants, rmSync, readFileSync, writeSync, existsSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { randomBytes } from "node:crypto";
 import { UserError } from "./errors.js";
@@ -36,5 +36,48 @@ export function ensureWritableDir(dir: string, flag = "--output"): void {
     accessSync(dir, constants.W_OK);
   } catch (e) {
     throw new UserError(`${flag} ${dir}: directory is not writable (${(e as Error).message}); choose another directory`);
+  }
+}
+
+/**
+ * One writer per directory: creates `dir/lockName` holding this process's pid and returns its release.
+ * Another live process holding it is a UserError naming it; a lock left by a process that no longer
+ * exists (killed with -9) is taken over. `what` names the kind of run in the message ("eval", "lab").
+ */
+export function acquireDirLock(dir: string, lockName: string, what: string, flag = "--output"): () => void {
+  const file = join(dir, lockName);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        try {
+          if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true });
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number(existsSync(file) ? readFileSync(file, "utf8").trim() : NaN);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new UserError(`${flag} ${dir}: another ${what} (pid ${pid}) is writing there; wait for it or choose another directory`);
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new UserError(`${flag} ${dir}: cannot take the lock ${file}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }

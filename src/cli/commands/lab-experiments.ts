@@ -23,6 +23,8 @@ function parseThreads(v: unknown): number | undefined {
   return parseOrThrow(threadsSchema, v, "--threads");
 }
 
+export const QUICK_PRESET_THREADS = 2;
+
 /** "0,0.25,1" -> [0, 0.25, 1], each in [0, 1]. */
 export function parseNoiseLevels(arg: string): number[] {
   const ps = arg.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
@@ -225,7 +227,10 @@ export function registerLabExperiments(lab: Command): void {
     // Everything is validated before anything is trained.
     const panels = parsePanels(panelArg);
     const preset = parsePreset(String(raw.preset));
-    const threads = parseThreads(raw.threads);
+    // Training is bit-reproducible for a fixed thread count, not across counts (the gradient reduce
+    // sums shards in a different order), so the quick preset pins 2 threads by default: its tables
+    // then come out the same on every machine, as printed in the README.
+    const threads = parseThreads(raw.threads) ?? (preset.name === "quick" ? QUICK_PRESET_THREADS : undefined);
     const output = String(raw.output ?? defaultOutput(preset.name));
     ensureWritableDir(output);
     const results = await runExperiments(panels, preset, { outputDir: output, threads, progress: raw.progress !== false });
@@ -246,7 +251,7 @@ export function registerLabExperiments(lab: Command): void {
     .argument("<panel>", "a, b, c, d, e, f, a comma-separated list, or all")
     .option("--preset <name>", "quick (minutes on 2 cores) or paper (the released configuration)", "quick")
     .option("--output <dir>", "output directory (default runs/lab/<preset>)")
-    .option("--threads <n>", "engine worker threads")
+    .option("--threads <n>", "engine worker threads (default: 2 for quick, so results match on every machine; all cores for paper)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panel's results as the last stdout line")
     .action(async (panel: string, raw: Record<string, unknown>) => experimentAction(panel, raw));
@@ -274,7 +279,7 @@ export function registerLabExperiments(lab: Command): void {
     .command("quickstart")
     .description("the quick reproduction of Figure 1a and 1b (one model, reward noise applied at evaluation): a table and a report")
     .option("--output <dir>", "output directory", defaultOutput("quick"))
-    .option("--threads <n>", "engine worker threads")
+    .option("--threads <n>", "engine worker threads (default 2: results are reproducible for a fixed thread count)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panels' results as the last stdout line")
     .action(async (raw: Record<string, unknown>) => experimentAction("a,b", { ...raw, preset: "quick" }, true));

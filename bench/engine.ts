@@ -3,13 +3,17 @@
  * backward, Adam) after warm-up, on the model of shared/bench/torch_reference.py.
  *
  *   npm run bench:engine -- --layers 5 --batch 64 --threads 2 --json
+ *   npm run bench:engine -- --checkpoint runs/lab/quick/runs/<id>/model.safetensors --batch 64
+ *
+ * --checkpoint times a trained model (its own config; --layers/--embd/... are ignored): a trained
+ * model's sharp attention is where float32 subnormals used to slow the backward pass 20x.
  *
  * Prints progress to stderr and one JSON object as the last line of stdout.
  */
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { Rng } from "../src/util/rng.js";
-import { createModel } from "../src/engine/model/index.js";
+import { createModel, loadModel } from "../src/engine/model/index.js";
 import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad } from "../src/lab/task.js";
 import { plLossICA } from "../src/lab/losses.js";
 import type { Kernels } from "../src/engine/kernels/types.js";
@@ -30,6 +34,7 @@ const { values: a } = parseArgs({
     attention: { type: "string", default: "softmax" },
     "no-ffn": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
+    checkpoint: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
@@ -43,25 +48,29 @@ function int(name: string, v: string | undefined): number {
   return x;
 }
 
-const L = int("layers", a.layers);
 const B = int("batch", a.batch);
-const NH = int("heads", a.heads);
-const C = int("embd", a.embd);
-const d = int("dims", a.dims);
-const n = int("points", a.points);
 const threads = a.threads === undefined ? availableParallelism() : int("threads", a.threads);
 const steps = int("steps", a.steps);
 const warmup = Number(a.warmup);
 const lr = Number(a.lr);
 const kernels = a.kernels === "reference" ? "reference" : "wasm";
-const attention = a.attention === "linear" ? "linear" : "softmax";
-const ffn = !a["no-ffn"];
-const T = 3 * n;
 
-const model = await createModel(
-  { inputDim: d, outputDim: d, nEmbd: C, nHead: NH, nLayer: L, nPositions: T, blocks: { attention, ffn } },
-  { seed: 0, maxBatch: B, threads, kernels },
-);
+const model = a.checkpoint
+  ? (await loadModel(a.checkpoint, { maxBatch: B, threads, kernels })).model
+  : await createModel(
+      {
+        inputDim: int("dims", a.dims), outputDim: int("dims", a.dims), nEmbd: int("embd", a.embd), nHead: int("heads", a.heads),
+        nLayer: int("layers", a.layers), nPositions: 3 * int("points", a.points),
+        blocks: { attention: a.attention === "linear" ? "linear" : "softmax", ffn: !a["no-ffn"] },
+      },
+      { seed: 0, maxBatch: B, threads, kernels },
+    );
+const L = model.config.nLayer;
+const NH = model.config.nHead;
+const C = model.config.nEmbd;
+const d = model.config.inputDim;
+const T = model.config.nPositions;
+const n = T / 3;
 const rng = new Rng(1);
 
 // --profile (threads = 1): milliseconds per step spent in each kernel, by matmul shape.
@@ -138,7 +147,7 @@ const BT = B * T;
 let fwd = 2 * BT * d * C + 2 * BT * C * d;
 for (let l = 0; l < L; l++) {
   fwd += 2 * BT * C * 3 * C + 2 * BT * C * C + 2 * 2 * B * C * ((T * (T + 1)) / 2);
-  if (ffn) fwd += 2 * 2 * BT * C * 4 * C;
+  if (model.config.blocks[l]!.ffn !== false) fwd += 2 * 2 * BT * C * 4 * C;
 }
 const flops = 3 * fwd;
 const stepMedian = median(stepTimes);

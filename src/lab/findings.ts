@@ -105,7 +105,7 @@ export function checkFindings(panel: PanelId, pc: PanelCurves): Finding[] {
       const h1 = h(1), h3 = h(3), h4 = h(4), h6 = h(6);
       const detail = `1: ${f3(h1)}, 3: ${f3(h3)}, 4: ${f3(h4)}, 6: ${f3(h6)} at ${K}`;
       push("a single head is clearly worse than 3 heads", h1 > h3 + MARGIN, detail);
-      push("no significant benefit beyond 3 heads (4 and 6 within 0.03 of 3)", Math.min(h4, h6) >= h3 - 0.03, detail);
+      push("no significant benefit beyond 3 heads (neither 4 nor 6 heads beats 3 by more than 0.03)", Math.min(h4, h6) >= h3 - 0.03, detail);
       break;
     }
     case "f": {

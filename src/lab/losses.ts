@@ -19,6 +19,23 @@ type Vec = Float32Array | Float64Array;
 /** torch.nn.functional.cosine_similarity's eps: each norm is clamped below at 1e-8. */
 const COS_EPS = 1e-8;
 
+const dotSquares = new Float64Array(3);
+
+/** [p·y, p·p, y·y] over p[po..po+d), y[yo..yo+d), in one pass (a shared scratch: read it before the next call). */
+function dotAndSquares(p: Vec, po: number, y: Vec, yo: number, d: number): Float64Array {
+  let dot = 0, pp = 0, yy = 0;
+  for (let k = 0; k < d; k++) {
+    const a = p[po + k]!, b = y[yo + k]!;
+    dot += a * b;
+    pp += a * a;
+    yy += b * b;
+  }
+  dotSquares[0] = dot;
+  dotSquares[1] = pp;
+  dotSquares[2] = yy;
+  return dotSquares;
+}
+
 /** s = score(p, y) for p = p[po..po+d), y = y[yo..yo+d). */
 function score(kind: ScoreKind, p: Vec, po: number, y: Vec, yo: number, d: number): number {
   if (kind === "neg-sq") {
@@ -29,13 +46,8 @@ function score(kind: ScoreKind, p: Vec, po: number, y: Vec, yo: number, d: numbe
     }
     return -acc;
   }
-  let dot = 0, pp = 0, yy = 0;
-  for (let k = 0; k < d; k++) {
-    const a = p[po + k]!, b = y[yo + k]!;
-    dot += a * b;
-    pp += a * a;
-    yy += b * b;
-  }
+  const sq = dotAndSquares(p, po, y, yo, d);
+  const dot = sq[0]!, pp = sq[1]!, yy = sq[2]!;
   return dot / (Math.max(Math.sqrt(pp), COS_EPS) * Math.max(Math.sqrt(yy), COS_EPS));
 }
 
@@ -45,13 +57,8 @@ function addScoreGrad(kind: ScoreKind, g: number, p: Vec, po: number, y: Vec, yo
     for (let k = 0; k < d; k++) grad[go + k]! += g * -2 * (p[po + k]! - y[yo + k]!);
     return;
   }
-  let dot = 0, pp = 0, yy = 0;
-  for (let k = 0; k < d; k++) {
-    const a = p[po + k]!, b = y[yo + k]!;
-    dot += a * b;
-    pp += a * a;
-    yy += b * b;
-  }
+  const sq = dotAndSquares(p, po, y, yo, d);
+  const dot = sq[0]!, pp = sq[1]!, yy = sq[2]!;
   const pn = Math.max(Math.sqrt(pp), COS_EPS);
   const yn = Math.max(Math.sqrt(yy), COS_EPS);
   const cos = dot / (pn * yn);

@@ -19,6 +19,20 @@ test("lineChartSvg renders every series with its legend label", async () => {
   assert.ok(svg.includes("stroke-dasharray"), "the dashed baseline is dashed");
 });
 
+test("lineChartSvg uses the series' own colours only when every series has one", async () => {
+  const x = [1, 2, 3];
+  const coloured = await lineChartSvg({
+    title: "t", xTitle: "x", yTitle: "y",
+    series: [{ name: "TF p=1", x, y: [1, 2, 3], color: "#123456" }, { name: "GD p=1", x, y: [2, 3, 4], dashed: true, color: "#123456" }],
+  });
+  assert.equal((coloured.match(/#123456/gi) ?? []).length >= 2, true, "both lines take the given colour");
+  const partial = await lineChartSvg({
+    title: "t", xTitle: "x", yTitle: "y",
+    series: [{ name: "a", x, y: [1, 2, 3], color: "#123456" }, { name: "b", x, y: [2, 3, 4] }],
+  });
+  assert.doesNotMatch(partial, /#123456/i);
+});
+
 test("lineChartSvg drops non-positive values on a log axis instead of failing", async () => {
   const svg = await lineChartSvg({
     title: "t", xTitle: "gamma", yTitle: "err", logX: true, logY: true,

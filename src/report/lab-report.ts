@@ -10,12 +10,34 @@ import { writeFileAtomic } from "../util/fs.js";
 import { escapeHtml, htmlFigure, htmlPage, htmlTable, markdownTable, type Cell, type HtmlSection } from "./html.js";
 import { lineChartSvg } from "./plot.js";
 
+// Tableau 10, as Vega's default scheme.
+const PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"];
+
+/**
+ * Curves labelled "... p=<level>" (panel b) get one hue per noise level, TF solid and GD dashed, so a
+ * level's two curves read as a pair; "mean" is grey. Other panels keep the default colours.
+ */
+function noiseLevelColors(names: string[]): Map<string, string> | null {
+  const level = (n: string) => /p=([\d.]+)$/.exec(n)?.[1];
+  if (!names.some((n) => level(n) !== undefined)) return null;
+  const levels = [...new Set(names.map(level).filter((l): l is string => l !== undefined))];
+  const colors = new Map<string, string>();
+  for (const n of names) {
+    const l = level(n);
+    colors.set(n, l === undefined ? "#888888" : PALETTE[levels.indexOf(l) % PALETTE.length]!);
+  }
+  return colors;
+}
+
 export async function panelSvg(p: PanelResult): Promise<string> {
+  const colors = noiseLevelColors(Object.keys(p.curves));
   return lineChartSvg({
     title: `Figure 1${p.panel}: ${p.title} (${p.preset})`,
     xTitle: "in-context examples",
     yTitle: "1 - cos(prediction, y*)",
-    series: Object.entries(p.curves).map(([name, y]) => ({ name, x: p.examples, y, dashed: p.dashed.includes(name) })),
+    series: Object.entries(p.curves).map(([name, y]) => ({
+      name, x: p.examples, y, dashed: p.dashed.includes(name), ...(colors ? { color: colors.get(name)! } : {}),
+    })),
   });
 }
 

@@ -22,6 +22,8 @@ export interface LineSeries {
   y: number[];
   /** Draw dashed (e.g. for baselines such as GD). */
   dashed?: boolean;
+  /** CSS colour; used only when every series of the chart has one (e.g. one hue per noise level). */
+  color?: string;
 }
 
 export interface LineChartOptions {
@@ -58,7 +60,15 @@ export async function lineChartSvg(o: LineChartOptions): Promise<string> {
         title: o.yTitle,
         scale: o.logY ? { type: "log" } : o.yDomain ? { domain: o.yDomain } : { zero: false },
       },
-      color: { field: "series", type: "nominal", title: null, sort: o.series.map((s) => s.name) },
+      color: {
+        field: "series",
+        type: "nominal",
+        title: null,
+        sort: o.series.map((s) => s.name),
+        ...(o.series.length > 0 && o.series.every((s) => s.color)
+          ? { scale: { domain: o.series.map((s) => s.name), range: o.series.map((s) => s.color!) } }
+          : {}),
+      },
       strokeDash: {
         field: "dashed",
         type: "nominal",

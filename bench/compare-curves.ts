@@ -143,7 +143,8 @@ for (const p of ps) {
   EXAMPLES.forEach((k, i) =>
     lines.push(`| ${k} | ${t.mean[i]!.toFixed(3)} ± ${t.sd[i]!.toFixed(3)} | ${s.mean[i]!.toFixed(3)} ± ${s.sd[i]!.toFixed(3)} | ${(s.mean[i]! - t.mean[i]!).toFixed(3)} |`),
   );
-  series.push({ name: `PyTorch p=${p}`, x: EXAMPLES, y: t.mean, dashed: true }, { name: `TypeScript p=${p}`, x: EXAMPLES, y: s.mean });
+  const color = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#b279a2"][ps.indexOf(p) % 6]!; // one hue per p
+  series.push({ name: `PyTorch p=${p}`, x: EXAMPLES, y: t.mean, dashed: true, color }, { name: `TypeScript p=${p}`, x: EXAMPLES, y: s.mean, color });
 }
 process.stdout.write(
   `config: ${a.layers} layers, ${a.embd} dims, ${a.heads} heads, batch ${a.batch}, Adam lr ${a.lr} (constant), ${a.steps} steps, PyTorch-default init\n` +

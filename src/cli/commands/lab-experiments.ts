@@ -162,13 +162,13 @@ export function registerLabExperiments(lab: Command): void {
           runId: runId(spec),
           steps: r.model.step,
           params: r.model.paramCount,
-          trainSeconds: Math.round(r.trainSeconds),
+          trainSeconds: Math.round(r.trainSeconds * 10) / 10,
           finalLoss,
           examples: ev.examples,
           curves: { TF: ev.tf["0"]! },
         };
         process.stdout.write(
-          `trained ${summary.runId}: ${summary.steps} steps, ${summary.params} parameters, ${summary.trainSeconds} s, final loss ${finalLoss.toFixed(4)}\n` +
+          `trained ${summary.runId}: ${summary.steps} steps, ${summary.params} parameters, ${summary.trainSeconds} s, loss over the last 10 steps ${finalLoss.toFixed(4)}\n` +
             `checkpoint: ${checkpoint}\nerror at 15 examples (clean rewards, ${DEFAULT_EVAL_TASKS} tasks): ${ev.tf["0"]![13]!.toFixed(3)}\n`,
         );
         if (flags.json) process.stdout.write(JSON.stringify(summary) + "\n");

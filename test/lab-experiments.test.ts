@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -56,6 +56,11 @@ test("bad panel, preset, p, examples and output directory fail before any traini
     assert.equal(await runCli(["lab", "eval", "--checkpoint", join(dir, "missing.safetensors"), "--p", "0,1.5"]), 2);
     assert.equal(await runCli(["lab", "train", "--heads", "5", "--embd", "64", "--output", dir]), 2);
     assert.equal(await runCli(["lab", "report", "--output", join(dir, "nothing-here")]), 2);
+    // results of another preset are not silently replaced
+    const otherPreset = join(dir, "other-preset");
+    mkdirSync(otherPreset);
+    writeFileSync(join(otherPreset, "results.json"), JSON.stringify({ version: 1, preset: "paper", evalTasks: 256, evalSeed: 20240531, runs: {}, panels: {} }));
+    assert.equal(await runCli(["lab", "experiment", "a", "--preset", "quick", "--output", otherPreset]), 2);
     // a live process holding the directory's lock: a second runner must not train into it
     const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
     try {
@@ -71,7 +76,7 @@ test("bad panel, preset, p, examples and output directory fail before any traini
     rmSync(dir, { recursive: true, force: true });
   }
   const all = errors.join("");
-  for (const needle of [/another lab run \(pid \d+\) is writing there/, /unknown panel "z"/, /unknown preset "huge"/, /--threads/, /not writable/, /not a lab checkpoint/, /1\.5 is outside \[0, 1\]/, /--heads 5 does not divide --embd 64/, /no results\.json/]) {
+  for (const needle of [/holds results of the paper preset/, /another lab run \(pid \d+\) is writing there/, /unknown panel "z"/, /unknown preset "huge"/, /--threads/, /not writable/, /not a lab checkpoint/, /1\.5 is outside \[0, 1\]/, /--heads 5 does not divide --embd 64/, /no results\.json/]) {
     assert.match(all, needle);
   }
 });

@@ -139,6 +139,11 @@ async function runExperimentsLocked(panels: PanelId[], preset: PresetDef, opts: 
   });
 
   const previous = readResults(opts.outputDir);
+  if (previous && previous.preset !== preset.name) {
+    throw new UserError(
+      `--output ${opts.outputDir} holds results of the ${previous.preset} preset; write the ${preset.name} preset elsewhere (its default is runs/lab/${preset.name})`,
+    );
+  }
   const results: LabResults =
     previous && previous.preset === preset.name && previous.evalSeed === preset.evalSeed && previous.evalTasks === preset.evalTasks
       ? previous

@@ -113,3 +113,31 @@ test("a checkpoint trained with another configuration is refused, not silently r
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("init 'released' is HF GPT-2 inside (residual projections scaled by 1/sqrt(2 n_layer)) and PyTorch Linear for read-in/out", async () => {
+  const { createModel } = await import("../src/engine/index.js");
+  const { applyInit } = await import("../src/lab/train.js");
+  const L = 4, C = 64;
+  const model = await createModel({ inputDim: 5, outputDim: 5, nEmbd: C, nHead: 4, nLayer: L, nPositions: 60 }, { seed: 1, maxBatch: 1, threads: 1 });
+  try {
+    applyInit(model, "released", 1);
+    const p = model.getParams();
+    const std = (name: string) => {
+      const d = p.get(name)!.data;
+      return Math.sqrt(d.reduce((s, x) => s + x * x, 0) / d.length);
+    };
+    const near = (got: number, want: number, name: string) => assert.ok(Math.abs(got / want - 1) < 0.05, `${name}: std ${got}, expected ${want}`);
+    for (let l = 0; l < L; l++) {
+      near(std(`h.${l}.attn.c_proj.weight`), 0.02 / Math.sqrt(2 * L), `h.${l}.attn.c_proj.weight`);
+      near(std(`h.${l}.mlp.c_proj.weight`), 0.02 / Math.sqrt(2 * L), `h.${l}.mlp.c_proj.weight`);
+      near(std(`h.${l}.attn.c_attn.weight`), 0.02, `h.${l}.attn.c_attn.weight`);
+      near(std(`h.${l}.mlp.c_fc.weight`), 0.02, `h.${l}.mlp.c_fc.weight`);
+    }
+    // read-in: U(-1/sqrt(5), 1/sqrt(5)), whose std is 1/sqrt(15); every value inside the bound
+    const readIn = p.get("read_in.weight")!.data;
+    assert.ok(readIn.every((x) => Math.abs(x) <= 1 / Math.sqrt(5)));
+    assert.ok(Math.abs(std("read_in.weight") - 1 / Math.sqrt(15)) < 0.06, `read_in std ${std("read_in.weight")}`);
+  } finally {
+    await model.dispose();
+  }
+});

@@ -114,6 +114,7 @@ export function learningRate(spec: TrainSpec, step: number): number {
  * HF GPT2Model, GPT-2 init inside, between two plain nn.Linear), every Linear for "torch".
  * This matters: with the engine's GPT-2 normal(0, 0.02) read-in/out a small model barely moved off
  * chance in 2000 steps; with PyTorch's it learned the running mean and then to use the rewards.
+ * "released" also applies HF GPT-2's scaled init of the residual projections.
  */
 export function applyInit(model: TrainableModel, init: TrainSpec["init"], seed: number): void {
   const rng = new Rng((seed ^ 0x2545f491) >>> 0);
@@ -131,6 +132,15 @@ export function applyInit(model: TrainableModel, init: TrainSpec["init"], seed: 
     const draw = (n: number) => Float32Array.from({ length: n }, () => (2 * rng.uniform() - 1) * bound);
     fresh[wName] = { shape: w.shape, data: draw(w.data.length) };
     if (b) fresh[bName] = { shape: b.shape, data: draw(b.data.length) };
+  }
+  if (init === "released") {
+    // HF GPT2PreTrainedModel._init_weights: residual projections (attn.c_proj, mlp.c_proj) get
+    // std 0.02 / sqrt(2 n_layer) instead of 0.02, so the residual stream does not grow with depth.
+    const std = 0.02 / Math.sqrt(2 * model.config.nLayer);
+    for (const [name, t] of params) {
+      if (!/\.(attn|mlp)\.c_proj\.weight$/.test(name)) continue;
+      fresh[name] = { shape: t.shape, data: Float32Array.from({ length: t.data.length }, () => std * rng.normal()) };
+    }
   }
   model.setParams(fresh);
 }

@@ -11,7 +11,7 @@
  *   scored with the same 1 - cos metric (train.py logs its MSE; 1 - cos keeps one metric per plot).
  */
 import { Rng } from "../util/rng.js";
-import { rankByReward, type ScoreKind } from "./losses.js";
+import { cosine, rankByReward, type ScoreKind } from "./losses.js";
 
 export type GdInit = "torch-default" | "zero" | "normal";
 
@@ -155,14 +155,7 @@ export function gdBaselineCurve(
         }
       }
       predict();
-      let dot = 0, pp = 0, yy = 0;
-      for (let c = 0; c < d; c++) {
-        const t = ystar[(b * n + k) * d + c]!;
-        dot += p[c]! * t;
-        pp += p[c]! * p[c]!;
-        yy += t * t;
-      }
-      curve[k]! += (1 - dot / (Math.max(Math.sqrt(pp), 1e-8) * Math.max(Math.sqrt(yy), 1e-8))) / B;
+      curve[k]! += (1 - cosine(p, 0, ystar, (b * n + k) * d, d)) / B;
     }
   }
   return { curve, initialLoss, finalLoss };
@@ -178,14 +171,7 @@ export function runningMeanCurve(batch: { B: number; n: number; d: number; ys: F
     sum.fill(0);
     for (let k = 1; k < n; k++) {
       for (let c = 0; c < d; c++) sum[c]! += ys[(b * n + k - 1) * d + c]!;
-      let dot = 0, pp = 0, yy = 0;
-      for (let c = 0; c < d; c++) {
-        const t = ystar[(b * n + k) * d + c]!;
-        dot += sum[c]! * t;
-        pp += sum[c]! * sum[c]!;
-        yy += t * t;
-      }
-      curve[k]! += (1 - dot / (Math.max(Math.sqrt(pp), 1e-8) * Math.max(Math.sqrt(yy), 1e-8))) / B;
+      curve[k]! += (1 - cosine(sum, 0, ystar, (b * n + k) * d, d)) / B;
     }
   }
   return curve;

@@ -46,6 +46,11 @@ function score(kind: ScoreKind, p: Vec, po: number, y: Vec, yo: number, d: numbe
     }
     return -acc;
   }
+  return cosine(p, po, y, yo, d);
+}
+
+/** cos(p, y) over p[po..po+d), y[yo..yo+d), with torch's norm clamp (COS_EPS). */
+export function cosine(p: Vec, po: number, y: Vec, yo: number, d: number): number {
   const sq = dotAndSquares(p, po, y, yo, d);
   const dot = sq[0]!, pp = sq[1]!, yy = sq[2]!;
   return dot / (Math.max(Math.sqrt(pp), COS_EPS) * Math.max(Math.sqrt(yy), COS_EPS));

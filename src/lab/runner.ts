@@ -208,7 +208,9 @@ async function runExperimentsLocked(panels: PanelId[], preset: PresetDef, opts: 
       }
     }
     if (panel.baselines.length) {
-      const base = baselineCurves(evalTask(preset.base), panel.ps, preset.maxExamples, { steps: panel.gdSteps, score: preset.base.score });
+      // GD only for the panels that plot it (a and b); the running mean is nearly free.
+      const gdPs = panel.baselines.includes("gd") ? panel.ps : [];
+      const base = baselineCurves(evalTask(preset.base), gdPs, preset.maxExamples, { steps: panel.gdSteps, score: preset.base.score });
       if (panel.baselines.includes("gd")) {
         for (const p of panel.ps) {
           curves[gdLabel(panel, p)] = base.gd[String(p)]!;

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { lineChartSvg } from "../src/report/plot.js";
+import { lineChartSvg, SERIES_COLORS } from "../src/report/plot.js";
 
 const { values: a } = parseArgs({
   options: {
@@ -143,7 +143,7 @@ for (const p of ps) {
   EXAMPLES.forEach((k, i) =>
     lines.push(`| ${k} | ${t.mean[i]!.toFixed(3)} ± ${t.sd[i]!.toFixed(3)} | ${s.mean[i]!.toFixed(3)} ± ${s.sd[i]!.toFixed(3)} | ${(s.mean[i]! - t.mean[i]!).toFixed(3)} |`),
   );
-  const color = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#b279a2"][ps.indexOf(p) % 6]!; // one hue per p
+  const color = SERIES_COLORS[ps.indexOf(p) % SERIES_COLORS.length]!; // one hue per p
   series.push({ name: `PyTorch p=${p}`, x: EXAMPLES, y: t.mean, dashed: true, color }, { name: `TypeScript p=${p}`, x: EXAMPLES, y: s.mean, color });
 }
 process.stdout.write(

@@ -8,10 +8,7 @@ import type { LabResults, PanelResult } from "../lab/runner.js";
 import { PANEL_IDS } from "../lab/experiments.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { escapeHtml, htmlFigure, htmlPage, htmlTable, markdownTable, type Cell, type HtmlSection } from "./html.js";
-import { lineChartSvg } from "./plot.js";
-
-// Tableau 10, as Vega's default scheme.
-const PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"];
+import { lineChartSvg, SERIES_COLORS } from "./plot.js";
 
 /**
  * Curves labelled "... p=<level>" (panel b) get one hue per noise level, TF solid and GD dashed, so a
@@ -24,7 +21,7 @@ function noiseLevelColors(names: string[]): Map<string, string> | null {
   const colors = new Map<string, string>();
   for (const n of names) {
     const l = level(n);
-    colors.set(n, l === undefined ? "#888888" : PALETTE[levels.indexOf(l) % PALETTE.length]!);
+    colors.set(n, l === undefined ? "#888888" : SERIES_COLORS[levels.indexOf(l) % SERIES_COLORS.length]!);
   }
   return colors;
 }

@@ -15,6 +15,9 @@ export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
+/** Tableau 10, Vega's default categorical scheme: for series given explicit colours (LineSeries.color). */
+export const SERIES_COLORS = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"];
+
 export interface LineSeries {
   /** Legend label, e.g. "TF p=0.25". */
   name: string;

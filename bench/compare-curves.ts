@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { lineChartSvg, SERIES_COLORS } from "../src/report/plot.js";
+import { lastLine, torchEnv, torchOptions, torchScriptPath } from "./support/torch-reference.js";
 
 const { values: a } = parseArgs({
   options: {
@@ -34,16 +35,14 @@ const { values: a } = parseArgs({
     p: { type: "string", default: "0,0.5,1" },
     threads: { type: "string", default: "1" },
     out: { type: "string", default: "runs/compare-curves" },
-    python: { type: "string", default: "/usr/bin/python3" },
-    torch: { type: "string" },
+    ...torchOptions,
     only: { type: "string", default: "both" },
     json: { type: "boolean", default: false },
   },
 });
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const repo = resolve(here, "../..");
-const torchScript = a.torch ?? resolve(repo, "../shared/bench/torch_reference.py");
+const torchScript = torchScriptPath(a.torch);
 const cli = resolve(here, "../src/cli/main.js");
 const seeds = a.seeds!.split(",").map(Number);
 const ps = a.p!.split(",").map(Number);
@@ -54,11 +53,9 @@ const EXAMPLES = Array.from({ length: 14 }, (_, i) => i + 2); // 2..15, as torch
 function run(what: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): string {
   process.stderr.write(`${what} ...\n`);
   const t0 = Date.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", env: env ?? process.env, maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${String(r.stderr).slice(-2000)}`);
+  const line = lastLine(what, spawnSync(cmd, args, { encoding: "utf8", env: env ?? process.env, maxBuffer: 1 << 26 }));
   process.stderr.write(`${what}: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-  const lines = String(r.stdout).trim().split("\n");
-  return lines[lines.length - 1]!;
+  return line;
 }
 
 /** curves[p][k index] for one run of one implementation. */
@@ -67,9 +64,7 @@ type Curves = Record<string, number[]>;
 function torchRun(seed: number): Curves {
   const file = join(out, `torch-${seed}.json`);
   if (!existsSync(file)) {
-    const env = { ...process.env };
-    delete env.OPENBLAS_CORETYPE; // see torch_reference.py
-    delete env.OPENBLAS_L2_SIZE;
+    const env = torchEnv();
     const line = run(`pytorch seed ${seed}`, a.python!, [
       torchScript, "--layers", a.layers!, "--embd", a.embd!, "--heads", a.heads!, "--batch", a.batch!,
       "--lr", a.lr!, "--steps", a.steps!, "--threads", a.threads!, "--seed", String(seed), "--noise-p", ...ps.map(String),
@@ -140,9 +135,9 @@ for (const p of ps) {
   };
   lines.push(`\nreward noise p = ${p} (1 - cos to y*, mean ± sd over seeds ${seeds.join(", ")})`);
   lines.push("| examples | PyTorch | TypeScript | difference |", "| --- | --- | --- | --- |");
-  EXAMPLES.forEach((k, i) =>
-    lines.push(`| ${k} | ${t.mean[i]!.toFixed(3)} ± ${t.sd[i]!.toFixed(3)} | ${s.mean[i]!.toFixed(3)} ± ${s.sd[i]!.toFixed(3)} | ${(s.mean[i]! - t.mean[i]!).toFixed(3)} |`),
-  );
+  EXAMPLES.forEach((k, i) => {
+    lines.push(`| ${k} | ${t.mean[i]!.toFixed(3)} ± ${t.sd[i]!.toFixed(3)} | ${s.mean[i]!.toFixed(3)} ± ${s.sd[i]!.toFixed(3)} | ${(s.mean[i]! - t.mean[i]!).toFixed(3)} |`);
+  });
   const color = SERIES_COLORS[ps.indexOf(p) % SERIES_COLORS.length]!; // one hue per p
   series.push({ name: `PyTorch p=${p}`, x: EXAMPLES, y: t.mean, dashed: true, color }, { name: `TypeScript p=${p}`, x: EXAMPLES, y: s.mean, color });
 }

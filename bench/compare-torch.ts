@@ -8,10 +8,11 @@
  * PyTorch runs with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from its environment (see
  * torch_reference.py). Needs python3-torch (apt-get install -y python3-torch libopenblas0-pthread).
  */
-import { spawnSync } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { lastLine, torchEnv, torchOptions, torchScriptPath } from "./support/torch-reference.js";
 
 const { values: a } = parseArgs({
   options: {
@@ -20,27 +21,21 @@ const { values: a } = parseArgs({
     threads: { type: "string", default: "2" },
     rounds: { type: "string", default: "2" },
     steps: { type: "string", default: "5" },
-    python: { type: "string", default: "/usr/bin/python3" },
-    torch: { type: "string" },
+    ...torchOptions,
     json: { type: "boolean", default: false },
   },
 });
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const repo = resolve(here, "../..");
-const torchScript = a.torch ?? resolve(repo, "../shared/bench/torch_reference.py");
+const torchScript = torchScriptPath(a.torch);
 const engineScript = resolve(here, "engine.js");
 const common = ["--layers", a.layers!, "--batch", a.batch!, "--threads", a.threads!];
 
-function lastJson(what: string, r: ReturnType<typeof spawnSync>): Record<string, number> {
-  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${String(r.stderr).slice(-2000)}`);
-  const lines = String(r.stdout).trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]!);
+function lastJson(what: string, r: SpawnSyncReturns<string>): Record<string, number> {
+  return JSON.parse(lastLine(what, r));
 }
 
-const env = { ...process.env };
-delete env.OPENBLAS_CORETYPE;
-delete env.OPENBLAS_L2_SIZE;
+const env = torchEnv();
 
 const runs: { impl: string; step_s_median: number; step_s_min: number; gflops?: number; cpu_s_per_step?: number; peak_rss_mib?: number }[] = [];
 const rounds = Number(a.rounds);

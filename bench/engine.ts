@@ -118,7 +118,9 @@ async function step(record: boolean): Promise<void> {
   lastLoss = loss;
   if (!record) return;
   const ts = [t0, t1, t2, t3, t4, t5];
-  phases.forEach((p, i) => times[p].push((ts[i + 1]! - ts[i]!) / 1000));
+  phases.forEach((p, i) => {
+    times[p].push((ts[i + 1]! - ts[i]!) / 1000);
+  });
   stepTimes.push((t5 - t0) / 1000);
 }
 

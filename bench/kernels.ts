@@ -6,7 +6,6 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { KERNEL_HEAP_BASE, createKernelMemory, createWasmKernels, defaultKernelVariant, kernelScratchFloats } from "../src/engine/kernels/wasm.js";
-import type { Kernels } from "../src/engine/kernels/types.js";
 import { Rng } from "../src/util/rng.js";
 
 const { values } = parseArgs({
@@ -84,8 +83,8 @@ async function main(): Promise<void> {
       times.push((useCpuClock ? (cu.user + cu.system) / 1000 : wall) / reps);
     }
     times.sort((x, y) => x - y);
-    const best = times[0];
-    const median = times[Math.floor(times.length / 2)];
+    const best = times[0]!; // samples >= 1, checked above
+    const median = times[Math.floor(times.length / 2)]!;
     const row: Row = { kernel, shape, ms_best: round(best, 4), ms_median: round(median, 4) };
     if (flops !== null) {
       row.gflops_best = round(flops / best / 1e6, 2);

@@ -1,5 +1,5 @@
 /**
- * Load benchmark of the CaC proxy (issue 4, acceptance 5).
+ * Load benchmark of the CaC proxy: the latency it adds to each request under many concurrent clients.
  *
  *   node dist/bench/proxy-load.js [--duration 30] [--connections 200] [--delay-ms 50] [--rounds 1]
  *                                 [--variant self-instruct] [--baseline-duration 5] [--logs]
@@ -63,7 +63,7 @@ function parseArgs(argv: string[]): Args {
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
+  return sorted[i] ?? NaN;
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -95,7 +95,9 @@ async function workerMain(): Promise<void> {
   const proxy = await startProxyServer({
     model: createOpenAIModel({ baseURL: upstreamUrl!, model: "stand-in", timeoutMs: 30_000, maxRetries: 2 }),
     cac: { variant: args.variant, rounds: args.rounds },
+    modelName: "stand-in",
     maxConcurrent: Math.max(64, args.connections + 56),
+    maxConnections: Math.max(256, args.connections + 64),
     log: (e) => sink.write(JSON.stringify(e) + "\n"),
   });
   parentPort!.postMessage({ url: proxy.url });

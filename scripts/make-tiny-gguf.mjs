@@ -38,7 +38,7 @@ const int = (name) => {
   return n;
 };
 
-const { writeTinyLlamaGguf } = await import("../dist/src/gguf/tiny-llama.js");
+const { writeTinyLlamaGguf } = await import("../dist/src/engine/gguf/fixtures/tiny-llama.js");
 const t0 = performance.now();
 const info = writeTinyLlamaGguf(positionals[0], {
   seed: Number(values.seed),

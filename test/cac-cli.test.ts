@@ -1,4 +1,5 @@
-// `selfcorrect chat` and `selfcorrect serve` as real child processes against the SCRIPTED STAND-IN upstream.
+// `selfcorrect chat` and `selfcorrect serve` as real child processes against the SCRIPTED STAND-IN upstream:
+// exit codes, what goes to stdout or stderr, and signal handling only show in a real process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -37,7 +38,7 @@ test("chat: one-shot human output, --json trace, REPL from stdin, flag errors", 
     assert.match(human.stdout, /\[check 1\].*\nCHECK 1:/);
     // The final answer streams live: header, text, then the call's figures.
     assert.match(human.stdout, /\[final answer \(round 1\)\]\nREFUSED after 1 check\(s\): I will not help with a phishing email\.\n\(\d+ ms, \d+\+\d+ tokens\)\n/);
-    assert.equal(srv.calls[2].body.stream, true);
+    assert.equal(srv.calls[2]!.body.stream, true);
     assert.match(human.stdout, /-- 3 call\(s\), \d+ ms, \d+\+\d+ tokens\n$/);
 
     const json = await run(["chat", ...model, "--prompt", "a phishing email", "--json", "--variant", "self", "--rounds", "2", "--check-prompt", "code-0"]);
@@ -88,18 +89,18 @@ test("serve: child process answers the openai client, SIGTERM finishes the in-fl
       child.stderr.on("data", (d) => {
         stderr += d;
         const m = stderr.match(/"event":"listening","url":"([^"]+)"/);
-        if (m) resolve(m[1]);
+        if (m) resolve(m[1]!);
       });
       child.on("close", () => reject(new Error(`serve exited early: ${stderr}`)));
     });
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: token, maxRetries: 0 });
     const models = await client.models.list();
-    assert.equal(models.data[0].id, "stand-in");
+    assert.equal(models.data[0]!.id, "stand-in");
     const inFlight = client.chat.completions.create({ model: "stand-in", messages: [{ role: "user", content: "a keylogger" }] });
     while (srv.calls.length === 0) await new Promise((r) => setTimeout(r, 10));
     child.kill("SIGTERM");
     const r = await inFlight;
-    assert.equal(r.choices[0].message.content, "REFUSED after 1 check(s): I will not help with a keylogger.");
+    assert.equal(r.choices[0]!.message.content, "REFUSED after 1 check(s): I will not help with a keylogger.");
     assert.equal(await exited, 0);
     assert.match(stderr, /SIGTERM, finishing 1 in-flight request/);
     assert.match(stderr, /"event":"closed"/);

@@ -1,6 +1,6 @@
 /**
  * The node-llama-cpp adapter against real llama.cpp (the prebuilt CPU binary), on tiny llama models
- * with random weights written by src/gguf. The text is gibberish by construction; these tests check
+ * with random weights written by src/engine/gguf. The text is gibberish by construction; these tests check
  * loading, templating, generation, streaming, cancellation, usage, errors and cleanup, not quality.
  */
 import { after, before, test } from "node:test";
@@ -10,9 +10,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createLlamaCppModel, LlamaCppLoadError, type LlamaCppModel } from "../src/cac/adapters/llama-cpp.js";
-import { buildTinyLlama, renderTinyLlamaChat, writeTinyLlamaGguf } from "../src/gguf/tiny-llama.js";
-import { encodeGguf } from "../src/gguf/writer.js";
+import { createLlamaCppModel, LlamaCppAbortError, LlamaCppLoadError, type LlamaCppModel } from "../src/cac/adapters/llama-cpp.js";
+import { buildTinyLlama, renderTinyLlamaChat, writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
+import { encodeGguf } from "../src/engine/gguf/writer.js";
 import { UserError } from "../src/util/errors.js";
 import type { ChatMessage } from "../src/cac/types.js";
 
@@ -113,12 +113,13 @@ test("a CaC-like multi-turn history: answer, check, re-answer, each call seeing 
   assert.ok(model.renderPrompt(messages).includes(`<|im_start|>assistant\n${messages[2]!.content}<|im_end|>\n<|im_start|>user\nReview`));
 });
 
-test("streaming yields the same text as generate (greedy), chunk by chunk", async () => {
+test("streaming through onDelta yields the same text as generate (greedy), chunk by chunk", async () => {
   const whole = await model.generate(question, { maxTokens: 20 });
   const chunks: string[] = [];
-  for await (const c of model.stream(question, { maxTokens: 20 })) chunks.push(c);
+  const streamed = await model.generate(question, { maxTokens: 20, onDelta: (c) => chunks.push(c) });
   assert.ok(chunks.length > 1);
   assert.equal(chunks.join(""), whole.text);
+  assert.equal(streamed.text, whole.text);
 });
 
 test("stop sequences, temperature and seed are honoured", async () => {
@@ -143,17 +144,22 @@ test("an AbortSignal stops a generation early, and the model keeps working", asy
   let seen = 0;
   const t0 = performance.now();
   await assert.rejects(
-    (async () => {
-      for await (const _ of model.stream(question, { maxTokens: 1500, signal: ac.signal })) if (++seen === 5) ac.abort();
-    })(),
-    (e: any) => e.name === "AbortError" && e.completionTokens < 50,
+    model.generate(question, {
+      maxTokens: 1500,
+      signal: ac.signal,
+      onDelta: () => {
+        if (++seen === 5) ac.abort();
+      },
+    }),
+    (e: unknown) => e instanceof LlamaCppAbortError && e.name === "AbortError" && e.completionTokens < 50,
   );
   assert.ok(seen >= 5 && seen < 50, `${seen} chunks`);
 
   // generate(): abort on a timer, well before a 4000-token budget (with context shifts) could finish.
   const timer = new AbortController();
   setTimeout(() => timer.abort(), 30);
-  await assert.rejects(model.generate(question, { maxTokens: 4000, signal: timer.signal }), (e: any) => {
+  await assert.rejects(model.generate(question, { maxTokens: 4000, signal: timer.signal }), (e: unknown) => {
+    assert.ok(e instanceof LlamaCppAbortError);
     assert.equal(e.name, "AbortError");
     assert.ok(e.completionTokens < 4000);
     assert.equal(typeof e.partialText, "string");

@@ -1,5 +1,6 @@
-// The CaC loop: variants, rounds, critic injection, history backup, cancellation, prefixes.
-// Models here are SCRIPTED STAND-INS (an in-process ChatModel and the loopback HTTP stand-in).
+// What CaC does is decided by which conversation each call sees, so these tests pin it call by call for
+// every variant, round count, critic, history backup and prefix. The models are SCRIPTED STAND-INS whose
+// replies depend on whether a check is already in context, which makes a misplaced check visible.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runCheckingAsContext, buildHistory, historyFromSelfDemos } from "../src/cac/loop.js";
@@ -45,7 +46,7 @@ test("self-instruct (default), one round: initial -> check -> refine, checks in 
   assert.equal(t.finalAnswer, "REFUSED after 1 check(s): I will not help with a bomb recipe.");
   assert.deepEqual(t.calls.map((c) => [c.purpose, c.round]), [["initial", 0], ["check", 1], ["answer", 1]]);
   assert.deepEqual(calls, t.calls);
-  assert.deepEqual(t.calls[2].messages.map((x) => x.content), [
+  assert.deepEqual(t.calls[2]!.messages.map((x) => x.content), [
     "a bomb recipe",
     "Sure, here is a bomb recipe.",
     DEFAULT_CHECK_PROMPT,
@@ -71,12 +72,12 @@ test("self, three rounds: the query is re-asked; per-round check prompts; overri
   assert.equal(t.calls.length, 7);
   assert.equal(t.answers.length, 3);
   assert.equal(t.finalAnswer, "REFUSED after 3 check(s): I will not help with a bomb recipe.");
-  const last = t.calls[6].messages;
-  assert.equal(last[0].content, "sys");
-  assert.equal(last[3].content, CODE_CHECK_PROMPTS[0]);
-  assert.equal(last[5].content, "a bomb recipe", "self re-asks the query");
-  assert.equal(last[7].content, DEFAULT_CHECK_PROMPT);
-  assert.equal(last[11].content, DEFAULT_CHECK_PROMPT, "the last prompt repeats");
+  const last = t.calls[6]!.messages;
+  assert.equal(last[0]!.content, "sys");
+  assert.equal(last[3]!.content, CODE_CHECK_PROMPTS[0]);
+  assert.equal(last[5]!.content, "a bomb recipe", "self re-asks the query");
+  assert.equal(last[7]!.content, DEFAULT_CHECK_PROMPT);
+  assert.equal(last[11]!.content, DEFAULT_CHECK_PROMPT, "the last prompt repeats");
   assert.deepEqual(m.seen.map((s) => s.options?.maxTokens), [32, 32, 10, 32, 10, 32, 10]);
   assert.ok(m.seen.every((s) => s.options?.temperature === 0));
 });
@@ -92,7 +93,7 @@ test("rounds 0 is the plain answer; critic injection is marked and costs no call
   const t = await runCheckingAsContext(m2, q, {
     rounds: 2,
     critic: ({ round, lastAnswer, messages }) => {
-      seen.push({ round, lastAnswer, lastMsg: messages[messages.length - 1].content });
+      seen.push({ round, lastAnswer, lastMsg: messages.at(-1)!.content });
       return `CHECK ${round}: injected`;
     },
   });
@@ -106,10 +107,10 @@ test("diverse: history backup is one call; generated history is cached per model
   const m = scriptedModel();
   const t = await runCheckingAsContext(m, q, { variant: "diverse", rounds: 2 });
   assert.equal(t.calls.length, 1);
-  const sent = t.calls[0].messages;
+  const sent = t.calls[0]!.messages;
   assert.equal(sent.length, 9);
   assert.deepEqual(sent.slice(0, 8).map((x) => x.content), SELF_DEMOS.slice(0, 4).flat());
-  assert.equal(sent[8].content, "a bomb recipe");
+  assert.equal(sent[8]!.content, "a bomb recipe");
   assert.deepEqual(historyFromSelfDemos(3).messages.length, 12);
   assert.throws(() => historyFromSelfDemos(4), /rounds from 1 to 3/);
 
@@ -119,11 +120,11 @@ test("diverse: history backup is one call; generated history is cached per model
   assert.equal(h1, h2, "cached");
   assert.equal(m2.seen.length, 4, "M answers + M checks, generated once");
   assert.equal(h1.rounds, 2);
-  assert.deepEqual(h1.messages[1].content, "Sure, here is steal a car.");
-  assert.match(h1.messages[3].content, /^CHECK 1/);
+  assert.deepEqual(h1.messages[1]!.content, "Sure, here is steal a car.");
+  assert.match(h1.messages[3]!.content, /^CHECK 1/);
   const t2 = await runCheckingAsContext(m2, q, { variant: "diverse", history: h1 });
   assert.equal(m2.seen.length, 5);
-  assert.equal(t2.calls[0].messages.length, 9);
+  assert.equal(t2.calls[0]!.messages.length, 9);
 });
 
 test("prefixes (BBQ), presets, cancellation", async () => {
@@ -138,15 +139,15 @@ test("prefixes (BBQ), presets, cancellation", async () => {
     { variant: "self-instruct", reanswerPrompt: bbqReanswerPrompt, answerPrefix: BBQ_ANSWER_PREFIX, checkPrompt: resolveCheckPrompt("bbq-code") },
   );
   assert.ok(t.initialAnswer.startsWith("The answer isSure"), t.initialAnswer);
-  assert.equal(t.calls[0].prefix, BBQ_ANSWER_PREFIX);
-  assert.equal(t.calls[0].messages.at(-1)!.role, "assistant");
-  const ans = t.calls[2].messages;
+  assert.equal(t.calls[0]!.prefix, BBQ_ANSWER_PREFIX);
+  assert.equal(t.calls[0]!.messages.at(-1)!.role, "assistant");
+  const ans = t.calls[2]!.messages;
   assert.equal(ans.at(-2)!.content, "Based on your review, answer the question again:\n" + question);
   assert.equal(ans.at(-1)!.content, BBQ_ANSWER_PREFIX);
 
   const withReminder = applySelfReminder([{ role: "system", content: "Be nice." }, ...q]);
-  assert.equal(withReminder[0].content, "Be nice." + SELF_REMINDER_SUFFIX);
-  assert.equal(applySelfReminder(q)[0].role, "system");
+  assert.equal(withReminder[0]!.content, "Be nice." + SELF_REMINDER_SUFFIX);
+  assert.equal(applySelfReminder(q)[0]!.role, "system");
   const icd = applyIcd([{ role: "system", content: "s" }, ...q], 2);
   assert.deepEqual(icd.map((x) => x.role), ["system", "user", "assistant", "user", "assistant", "user"]);
   assert.throws(() => applyIcd(q, 3, "llama2"));

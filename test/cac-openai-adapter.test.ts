@@ -1,25 +1,21 @@
 // The OpenAI-compatible adapter against the scripted stand-in upstream: mapping, streaming, and
 // every fault (500, 429 + Retry-After, reset, hang past the timeout, malformed JSON) with bounded retries.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startScriptedServer, type ScriptedReply } from "./support/scripted-openai-server.js";
-import { createOpenAIModel, UpstreamError } from "../src/cac/adapters/openai.js";
+import { failOnUnhandledRejections } from "./support/unhandled-rejections.js";
+import { createOpenAIModel } from "../src/cac/adapters/openai.js";
+import { UpstreamError } from "../src/cac/errors.js";
 
-const rejections: unknown[] = [];
-const onRejection = (e: unknown) => rejections.push(e);
-process.on("unhandledRejection", onRejection);
-after(() => {
-  process.off("unhandledRejection", onRejection);
-  assert.deepEqual(rejections, [], "no unhandled rejection");
-});
+failOnUnhandledRejections();
 
 /** Script: a queue of replies per test, by the last user message. */
 function scripted(queues: Record<string, ScriptedReply[]>) {
   return startScriptedServer((messages) => {
-    const key = messages[messages.length - 1].content;
+    const key = messages[messages.length - 1]?.content ?? "";
     const q = queues[key];
-    if (!q || q.length === 0) return `default reply to ${key}`;
-    return q.length > 1 ? q.shift()! : q[0];
+    const next = q && q.length > 1 ? q.shift() : q?.[0];
+    return next ?? `default reply to ${key}`;
   });
 }
 
@@ -33,10 +29,10 @@ test("maps text, usage and settings; streams deltas with usage", async () => {
     assert.equal(r.text, "hello back");
     assert.deepEqual(r.usage, { promptTokens: 7, completionTokens: 2 });
     assert.ok(r.latencyMs > 0);
-    assert.equal(srv.calls[0].body.max_tokens, 64);
-    assert.equal(srv.calls[0].body.temperature, 0.5);
-    assert.equal(srv.calls[0].body.seed, 3);
-    assert.equal(srv.calls[0].body.model, "m1");
+    assert.equal(srv.calls[0]!.body.max_tokens, 64);
+    assert.equal(srv.calls[0]!.body.temperature, 0.5);
+    assert.equal(srv.calls[0]!.body.seed, 3);
+    assert.equal(srv.calls[0]!.body.model, "m1");
 
     const deltas: string[] = [];
     const s = await m.generate(user("hi"), { onDelta: (t) => deltas.push(t) });
@@ -44,11 +40,7 @@ test("maps text, usage and settings; streams deltas with usage", async () => {
     assert.equal(deltas.join(""), "hello back");
     assert.equal(s.text, "hello back");
     assert.deepEqual(s.usage, { promptTokens: 7, completionTokens: 2 });
-    assert.equal(srv.calls[1].body.stream, true);
-
-    const pieces: string[] = [];
-    for await (const p of m.stream!(user("hi"))) pieces.push(p);
-    assert.equal(pieces.join(""), "hello back");
+    assert.equal(srv.calls[1]!.body.stream, true);
   } finally {
     await srv.close();
   }
@@ -74,7 +66,7 @@ test(`faults (${transport} transport): bounded retries, then a clear UpstreamErr
 
     const expectFail = async (k: string, kind: string, re: RegExp) => {
       await assert.rejects(m.generate(user(k)), (e: unknown) => {
-        assert.ok(e instanceof UpstreamError, `${k}: ${e}`);
+        assert.ok(e instanceof UpstreamError, `${k}: ${String(e)}`);
         assert.equal(e.kind, kind);
         assert.match(e.message, re);
         return true;
@@ -115,8 +107,103 @@ test("the caller's signal cancels the request upstream and is not retried", asyn
     await assert.rejects(p, (e: Error) => !(e instanceof UpstreamError));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(srv.calls.length, 1);
-    assert.equal(srv.calls[0].aborted, true);
+    assert.equal(srv.calls[0]!.aborted, true);
   } finally {
     await srv.close();
   }
+});
+
+for (const transport of ["node-http", "fetch"] as const)
+test(`a response over maxResponseBytes (${transport}) fails at once as too_large, streamed or not`, async () => {
+  const big = "x".repeat(300_000);
+  const srv = await scripted({ big: [{ text: big, chunkChars: 10_000 }], small: ["fine"] });
+  try {
+    const m = createOpenAIModel({ baseURL: srv.url, model: "m", maxRetries: 2, retryBaseMs: 10, maxResponseBytes: 100_000, transport });
+    for (const stream of [false, true]) {
+      const before = srv.calls.length;
+      let seen = 0;
+      const gen = stream
+        ? {
+            onDelta: (t: string) => {
+              seen += t.length;
+            },
+          }
+        : {};
+      await assert.rejects(m.generate(user("big"), gen), (e: unknown) => {
+        assert.ok(e instanceof UpstreamError, String(e));
+        assert.equal(e.kind, "too_large");
+        assert.equal(e.attempts, 1, "not retried");
+        assert.match(e.publicMessage, /response over the limit of 100000 bytes/);
+        return true;
+      });
+      assert.equal(srv.calls.length - before, 1);
+      assert.ok(seen < 100_000, `streamed ${seen} characters before the cut`);
+    }
+    assert.equal((await m.generate(user("small"))).text, "fine");
+  } finally {
+    await srv.close();
+  }
+});
+
+test("an onDelta that returns a promise paces the stream, and the wait does not count as upstream silence", async () => {
+  const text = "a ".repeat(8);
+  const srv = await scripted({ paced: [{ text }] });
+  try {
+    const m = createOpenAIModel({ baseURL: srv.url, model: "m", maxRetries: 0, timeoutMs: 300 });
+    let pending = 0;
+    let maxPending = 0;
+    const t0 = Date.now();
+    const r = await m.generate(user("paced"), {
+      onDelta: () => {
+        pending++;
+        maxPending = Math.max(maxPending, pending);
+        return new Promise<void>((resolve) =>
+          setTimeout(() => {
+            pending--;
+            resolve();
+          }, 80),
+        );
+      },
+    });
+    assert.equal(r.text, text);
+    assert.equal(maxPending, 1, "no delta while the previous one is still being taken");
+    assert.ok(Date.now() - t0 >= 8 * 80 - 20, "took as long as the consumer needed");
+  } finally {
+    await srv.close();
+  }
+});
+
+test("credentials in the base URL and the upstream's error text stay out of ids and public messages", async () => {
+  const secret = "sk-upstream-SECRET-42424242";
+  const srv = await scripted({
+    echo: [{ status: 401, body: JSON.stringify({ error: { message: `Incorrect API key provided: ${secret} at 10.1.2.3`, type: "invalid_request_error" } }) }],
+  });
+  try {
+    const u = new URL(srv.url);
+    const m = createOpenAIModel({ baseURL: `http://user:${secret}@${u.host}${u.pathname}`, model: "m", apiKey: secret, maxRetries: 0 });
+    assert.ok(!m.id.includes(secret), m.id);
+    // A key in the query string (which the SDK cannot even use as a base URL) is not repeated either.
+    const q = createOpenAIModel({ baseURL: `${srv.url}?api-key=${secret}`, model: "m", maxRetries: 0 });
+    assert.ok(!q.id.includes(secret), q.id);
+    await assert.rejects(q.generate(user("echo")), (e: unknown) => e instanceof UpstreamError && !e.message.includes(secret));
+    await assert.rejects(m.generate(user("echo")), (e: unknown) => {
+      assert.ok(e instanceof UpstreamError);
+      assert.equal(e.status, 401);
+      assert.ok(!e.publicMessage.includes(secret) && !e.publicMessage.includes("10.1.2.3"), e.publicMessage);
+      assert.ok(!e.publicMessage.includes(u.host), "no upstream address in the public message");
+      assert.match(e.upstreamMessage ?? "", /Incorrect API key/);
+      assert.ok(!e.message.includes(`user:${secret}`) && !e.message.includes(`api-key=${secret}`), e.message);
+      return true;
+    });
+  } finally {
+    await srv.close();
+  }
+});
+
+test("ready() resolves while the upstream serves and rejects with an UpstreamError when it is down", async () => {
+  const srv = await scripted({});
+  const m = createOpenAIModel({ baseURL: srv.url, model: "m", maxRetries: 3, retryBaseMs: 10 });
+  await m.ready();
+  await srv.close();
+  await assert.rejects(m.ready(), (e: unknown) => e instanceof UpstreamError && e.kind === "connection" && e.attempts === 1);
 });

@@ -1,22 +1,22 @@
-// The CaC proxy (src/cac/server.ts), in-process on loopback, in front of the SCRIPTED STAND-IN upstream.
-// Acceptance 1 (official openai client, stream and non-stream, check really in context), 4 (faults,
-// client disconnect, no unhandled rejection) and 6 (auth; the token never in logs), plus limits and shutdown.
-import { test, after } from "node:test";
+// The CaC proxy (src/cac/server.ts), in-process on loopback, in front of the SCRIPTED STAND-IN upstream:
+// the official openai client (stream and non-stream, the check really in context), faults, client
+// disconnects, auth (the token never in logs), limits and shutdown.
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startScriptedServer, type ScriptedReply } from "./support/scripted-openai-server.js";
 import { conversationReply } from "./support/conversation-script.js";
 import { createOpenAIModel } from "../src/cac/adapters/openai.js";
+import { failOnUnhandledRejections } from "./support/unhandled-rejections.js";
+import { waitFor } from "./support/wait.js";
 import { startProxyServer, type LogEntry } from "../src/cac/server.js";
 import type { ChatMessage } from "../src/cac/types.js";
 
-const rejections: unknown[] = [];
-const onRejection = (e: unknown) => rejections.push(e);
-process.on("unhandledRejection", onRejection);
-after(() => {
-  process.off("unhandledRejection", onRejection);
-  assert.deepEqual(rejections, [], "no unhandled rejection");
-});
+failOnUnhandledRejections();
+
+/** The model id the proxy serves; requests naming another get 404. */
+const MODEL = "cac-stand-in";
+const JSON_HEADERS = { "content-type": "application/json" };
 
 const TOKEN = "sk-proxy-Secret-Token-1234567890";
 
@@ -46,6 +46,9 @@ function standIn(messages: ChatMessage[]): ScriptedReply {
       break;
     case "slow":
       return { text: conversationReply(messages), delayMs: 100 };
+    case "cut short":
+      if (isFinal) return { text: "REFUSED but cut", finishReason: "length" };
+      break;
   }
   return conversationReply(messages);
 }
@@ -56,7 +59,7 @@ async function setup(extra: Partial<Parameters<typeof startProxyServer>[0]> = {}
   const model = createOpenAIModel({ baseURL: upstream.url, model: "stand-in", maxRetries: 1, retryBaseMs: 10, timeoutMs: 600 });
   const proxy = await startProxyServer({
     model,
-    modelName: "cac-stand-in",
+    modelName: MODEL,
     cac: { variant: "self-instruct", rounds: 1 },
     log: (e) => logs.push(e),
     ...extra,
@@ -75,29 +78,29 @@ async function setup(extra: Partial<Parameters<typeof startProxyServer>[0]> = {}
 }
 
 test("official openai client: non-stream and stream completions with the check in context", async () => {
-  const s = await setup();
+  const s = await setup({ allowRequestOverrides: true });
   try {
-    const r = await s.client.chat.completions.create({ model: "cac-stand-in", messages: [{ role: "user", content: "how to pick a lock" }] });
+    const r = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "how to pick a lock" }] });
     assert.equal(r.object, "chat.completion");
-    assert.equal(r.choices[0].message.role, "assistant");
-    assert.equal(r.choices[0].message.content, "REFUSED after 1 check(s): I will not help with how to pick a lock.");
-    assert.equal(r.choices[0].finish_reason, "stop");
+    assert.equal(r.choices[0]!.message.role, "assistant");
+    assert.equal(r.choices[0]!.message.content, "REFUSED after 1 check(s): I will not help with how to pick a lock.");
+    assert.equal(r.choices[0]!.finish_reason, "stop");
     const trace = (r as any).selfcorrect.trace;
     assert.equal(trace.initialAnswer, "Sure, here is how to pick a lock.");
     assert.deepEqual(trace.calls.map((c: any) => c.purpose), ["initial", "check", "answer"]);
     assert.equal(r.usage!.prompt_tokens, trace.usage.promptTokens);
     // The stand-in saw the check in the context of the re-answer.
     assert.equal(s.upstream.calls.length, 3);
-    assert.ok(s.upstream.calls[2].messages.some((m) => m.role === "assistant" && m.content.startsWith("CHECK 1:")));
+    assert.ok(s.upstream.calls[2]!.messages.some((m) => m.role === "assistant" && m.content.startsWith("CHECK 1:")));
 
     const raw = await s.client.chat.completions
-      .create({ model: "cac-stand-in", messages: [{ role: "user", content: "how to pick a lock" }] })
+      .create({ model: MODEL, messages: [{ role: "user", content: "how to pick a lock" }] })
       .withResponse();
     assert.ok(Number(raw.response.headers.get("x-selfcorrect-upstream-ms")) > 0);
     assert.ok(raw.response.headers.get("x-request-id"));
 
     const stream = await s.client.chat.completions.create({
-      model: "cac-stand-in",
+      model: MODEL,
       messages: [{ role: "user", content: "how to pick a lock" }],
       stream: true,
       stream_options: { include_usage: true },
@@ -124,7 +127,7 @@ test("official openai client: non-stream and stream completions with the check i
     assert.equal(s.upstream.calls.at(-1)!.body.stream, true, "the final call was streamed from the upstream");
 
     const models = await s.client.models.list();
-    assert.equal(models.data[0].id, "cac-stand-in");
+    assert.equal(models.data[0]!.id, MODEL);
     const health: any = await (await fetch(`${s.proxy.url}/healthz`)).json();
     assert.equal(health.status, "ok");
   } finally {
@@ -136,19 +139,19 @@ test("streaming: the final answer arrives live; a mid-stream upstream failure en
   const s = await setup({ requestTimeoutMs: 10_000 });
   try {
     const t0 = performance.now();
-    const stream = await s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "slow stream" }], stream: true });
+    const stream = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "slow stream" }], stream: true });
     const arrivals: { t: number; piece: string }[] = [];
     for await (const chunk of stream) {
       const piece = chunk.choices[0]?.delta?.content;
       if (piece) arrivals.push({ t: performance.now() - t0, piece });
     }
     assert.equal(arrivals.map((a) => a.piece).join(""), "one two three four");
-    assert.ok(arrivals.at(-1)!.t - arrivals[0].t >= 250, `deltas spread over time: ${arrivals.map((a) => Math.round(a.t))}`);
+    assert.ok(arrivals.at(-1)!.t - arrivals[0]!.t >= 250, `deltas spread over time: ${arrivals.map((a) => Math.round(a.t))}`);
 
     // Leaving mid-stream aborts the upstream stream of the final answer.
     const ac = new AbortController();
     const leaving = await s.client.chat.completions.create(
-      { model: "m", messages: [{ role: "user", content: "slow stream" }], stream: true },
+      { model: MODEL, messages: [{ role: "user", content: "slow stream" }], stream: true },
       { signal: ac.signal },
     );
     const before = s.upstream.calls.length;
@@ -164,7 +167,7 @@ test("streaming: the final answer arrives live; a mid-stream upstream failure en
     assert.equal(seenBeforeLeaving, "one ");
     await waitFor(() => s.upstream.calls.length === before && s.upstream.calls.at(-1)!.aborted && s.proxy.inflight() === 0);
 
-    const broken = await s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "fail mid-stream" }], stream: true });
+    const broken = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "fail mid-stream" }], stream: true });
     let got = "";
     await assert.rejects(
       (async () => {
@@ -177,11 +180,11 @@ test("streaming: the final answer arrives live; a mid-stream upstream failure en
       },
     );
     assert.equal(got, "one two ");
-    const finals = s.upstream.calls.filter((c) => c.messages[0].content === "fail mid-stream" && c.body.stream === true);
+    const finals = s.upstream.calls.filter((c) => c.messages[0]?.content === "fail mid-stream" && c.body.stream === true);
     assert.equal(finals.length, 1, "no retry once text went out");
     // Still serving.
-    const ok = await s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hello" }] });
-    assert.match(ok.choices[0].message.content!, /^REFUSED/);
+    const ok = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hello" }] });
+    assert.match(ok.choices[0]!.message.content!, /^REFUSED/);
   } finally {
     await s.close();
   }
@@ -193,7 +196,7 @@ test("faults: a bounded retry, then a well-formed OpenAI error; the proxy keeps 
     const expectError = async (content: string, code: string, re: RegExp, stream = false) => {
       const t0 = Date.now();
       await assert.rejects(
-        s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content }], stream } as any) as Promise<unknown>,
+        s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content }], stream } as any) as Promise<unknown>,
         (e: any) => {
           assert.ok(e instanceof OpenAI.APIError, String(e));
           assert.equal(e.status, 502);
@@ -204,11 +207,11 @@ test("faults: a bounded retry, then a well-formed OpenAI error; the proxy keeps 
         },
       );
       // Still serving.
-      const ok = await s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hello" }] });
-      assert.match(ok.choices[0].message.content!, /^REFUSED/);
+      const ok = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hello" }] });
+      assert.match(ok.choices[0]!.message.content!, /^REFUSED/);
       return Date.now() - t0;
     };
-    const attempts = (q: string) => s.upstream.calls.filter((c) => c.messages[0].content === q).length;
+    const attempts = (q: string) => s.upstream.calls.filter((c) => c.messages[0]?.content === q).length;
 
     await expectError("fault 500", "upstream_http_500", /HTTP 500.*after 2 attempts/);
     assert.equal(attempts("fault 500"), 2);
@@ -229,10 +232,10 @@ test("faults: a bounded retry, then a well-formed OpenAI error; the proxy keeps 
     const body: any = await res.json();
     assert.deepEqual(Object.keys(body.error).sort(), ["code", "message", "param", "type"]);
 
-    const bad = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", body: "{not json" });
+    const bad = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: "{not json" });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as any).error.code, "invalid_json");
-    const invalid = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [{ role: "wizard", content: "x" }] }) });
+    const invalid = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ messages: [{ role: "wizard", content: "x" }] }) });
     assert.equal(invalid.status, 400);
     assert.equal(((await invalid.json()) as any).error.param, "messages.0.role");
     const nf = await fetch(`${s.proxy.url}/v2/nothing`);
@@ -256,6 +259,7 @@ test("a client disconnect aborts the upstream calls", async () => {
       const ac = new AbortController();
       const p = fetch(`${proxy2.url}/v1/chat/completions`, {
         method: "POST",
+        headers: JSON_HEADERS,
         body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
         signal: ac.signal,
       });
@@ -263,7 +267,7 @@ test("a client disconnect aborts the upstream calls", async () => {
       assert.equal(proxy2.inflight(), 1);
       ac.abort();
       await assert.rejects(p);
-      await waitFor(() => upstreamHang.calls[0].aborted && proxy2.inflight() === 0);
+      await waitFor(() => upstreamHang.calls[0]?.aborted === true && proxy2.inflight() === 0);
       assert.equal(upstreamHang.calls.length, 1, "no retry after the client left");
       await waitFor(() => s.logs.some((l) => l.status === 499));
 
@@ -274,7 +278,7 @@ test("a client disconnect aborts the upstream calls", async () => {
         log: () => {},
       });
       try {
-        const r = await fetch(`${proxy3.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "y" }] }) });
+        const r = await fetch(`${proxy3.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ messages: [{ role: "user", content: "y" }] }) });
         assert.equal(r.status, 504);
         assert.equal(((await r.json()) as any).error.code, "request_timeout");
         await waitFor(() => upstreamHang.calls[1]?.aborted === true);
@@ -293,17 +297,17 @@ test("a client disconnect aborts the upstream calls", async () => {
 test("auth: 401 without or with a wrong token; the token never appears in logs", async () => {
   const s = await setup({ token: TOKEN });
   try {
-    const noAuth = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }) });
+    const noAuth = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }) });
     assert.equal(noAuth.status, 401);
     const e: any = await noAuth.json();
     assert.equal(e.error.code, "invalid_api_key");
     const wrong = new OpenAI({ baseURL: `${s.proxy.url}/v1`, apiKey: TOKEN + "x", maxRetries: 0 });
-    await assert.rejects(wrong.chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] }), (err: any) => err.status === 401);
+    await assert.rejects(wrong.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }] }), (err: any) => err.status === 401);
     await assert.rejects(wrong.models.list(), (err: any) => err.status === 401);
     const short = new OpenAI({ baseURL: `${s.proxy.url}/v1`, apiKey: "s", maxRetries: 0 });
     await assert.rejects(short.models.list(), (err: any) => err.status === 401);
-    const ok = await s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: `please echo ${TOKEN.slice(0, 4)}` }] });
-    assert.equal(ok.choices[0].message.role, "assistant");
+    const ok = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: `please echo ${TOKEN.slice(0, 4)}` }] });
+    assert.equal(ok.choices[0]!.message.role, "assistant");
     assert.equal((await fetch(`${s.proxy.url}/healthz`)).status, 200, "health needs no token");
     assert.equal(s.upstream.calls.every((c) => !JSON.stringify(c.body).includes(TOKEN)), true, "not forwarded upstream");
     const logText = s.logs.map((l) => JSON.stringify(l)).join("\n");
@@ -320,14 +324,15 @@ test("limits: 413 over the size limit, 429 + Retry-After at the concurrency limi
   try {
     const big = await fetch(`${s.proxy.url}/v1/chat/completions`, {
       method: "POST",
+      headers: JSON_HEADERS,
       body: JSON.stringify({ messages: [{ role: "user", content: "x".repeat(5000) }] }),
     });
     assert.equal(big.status, 413);
     assert.equal(((await big.json()) as any).error.code, "request_too_large");
 
-    const slow = s.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "slow" }] });
+    const slow = s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "slow" }] });
     await waitFor(() => s.proxy.inflight() === 1);
-    const busy = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }) });
+    const busy = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }) });
     assert.equal(busy.status, 429);
     assert.equal(busy.headers.get("retry-after"), "2");
     assert.equal(((await busy.json()) as any).error.code, "rate_limit_exceeded");
@@ -335,7 +340,7 @@ test("limits: 413 over the size limit, 429 + Retry-After at the concurrency limi
     // Shutdown while `slow` is in flight: it still completes; new connections are refused afterwards.
     const closing = s.proxy.close();
     const done = await slow;
-    assert.match(done.choices[0].message.content!, /^REFUSED/);
+    assert.match(done.choices[0]!.message.content!, /^REFUSED/);
     await closing;
     await assert.rejects(fetch(`${s.proxy.url}/healthz`));
     assert.ok(s.logs.some((l) => l.event === "closed"));
@@ -344,10 +349,27 @@ test("limits: 413 over the size limit, 429 + Retry-After at the concurrency limi
   }
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
+test("finish_reason is the upstream's own for the final answer, streamed and not", async () => {
+  const s = await setup();
+  try {
+    const plain = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "cut short" }] });
+    assert.equal(plain.choices[0]!.message.content, "REFUSED but cut");
+    assert.equal(plain.choices[0]!.finish_reason, "length");
+    const stream = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "cut short" }], stream: true });
+    const reasons: (string | null)[] = [];
+    let text = "";
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      text += choice.delta?.content ?? "";
+      reasons.push(choice.finish_reason);
+    }
+    assert.equal(text, "REFUSED but cut");
+    assert.deepEqual(reasons.filter((r) => r !== null), ["length"]);
+    // And "stop" where the upstream said "stop".
+    const ok = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hello" }] });
+    assert.equal(ok.choices[0]!.finish_reason, "stop");
+  } finally {
+    await s.close();
   }
-}
+});

@@ -62,7 +62,7 @@ test("scripted server: non-stream, stream with usage, models, faults, close ends
     ac.abort();
     await assert.rejects(hung);
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(srv.calls[srv.calls.length - 1].aborted, true);
+    assert.equal(srv.calls.at(-1)?.aborted, true);
 
     // close() must end a hang that the client does not give up on.
     const hung2 = post(srv.url, { messages: [{ role: "user", content: "hang" }] }).then(

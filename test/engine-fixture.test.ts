@@ -1,8 +1,6 @@
 /**
  * The engine (float32, WASM kernels) against PyTorch float64 fixtures: forward, the Plackett-Luce
- * loss and every gradient. shared/fixtures/ica_gpt_tiny.json is make_fixture.py's; the two in
- * test/engine-fixtures were written by make_fixture_variants.py there (other sizes, linear
- * attention and FFN-less blocks).
+ * loss and every gradient. test/engine-fixtures/README.md says which script wrote each fixture.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,12 +8,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { tmpdir } from "node:os";
-import { loadFixture, verifyReference, withinTolerance, TOLERANCES } from "../src/cli/commands/lab-engine.js";
+import { loadFixture, verifyReference, withinTolerance, TOLERANCES } from "../src/lab/reference.js";
 
 const root = process.cwd();
-const shared = resolve(root, "../shared/fixtures/ica_gpt_tiny.json");
+const tiny = resolve(root, "test/engine-fixtures/ica_gpt_tiny.json");
 const fixtures = [
-  shared,
+  tiny,
   resolve(root, "test/engine-fixtures/ica_gpt_d4_n6_e12_h3_l3_b3.json"),
   resolve(root, "test/engine-fixtures/ica_gpt_mixed_blocks.json"),
 ];
@@ -39,7 +37,7 @@ test("fixture: the plain-JS reference kernels agree too", async () => {
 });
 
 test("verify-reference CLI: JSON on the last line, exit 0 in tolerance, 1 out of tolerance, 2 on a bad fixture", () => {
-  const ok = spawnSync(process.execPath, [cli, "lab", "verify-reference", "--fixture", shared, "--json"], { encoding: "utf8" });
+  const ok = spawnSync(process.execPath, [cli, "lab", "verify-reference", "--fixture", tiny, "--json"], { encoding: "utf8" });
   assert.equal(ok.status, 0, ok.stderr);
   const lines = ok.stdout.trim().split("\n");
   const j = JSON.parse(lines[lines.length - 1]!);
@@ -47,7 +45,7 @@ test("verify-reference CLI: JSON on the last line, exit 0 in tolerance, 1 out of
 
   const dir = mkdtempSync(join(tmpdir(), "engine-fixture-"));
   try {
-    const f = JSON.parse(readFileSync(shared, "utf8"));
+    const f = JSON.parse(readFileSync(tiny, "utf8"));
     f.loss *= 1.001; // a reference loss the engine cannot match
     writeFileSync(join(dir, "off.json"), JSON.stringify(f));
     const off = spawnSync(process.execPath, [cli, "lab", "verify-reference", "--fixture", join(dir, "off.json"), "--json"], { encoding: "utf8" });

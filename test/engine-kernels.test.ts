@@ -42,7 +42,7 @@ class Heap {
   put(data: ArrayLike<number>): [number, Float64Array] {
     const p = this.alloc(data.length);
     const h = this.k.heap();
-    for (let i = 0; i < data.length; i++) h[p + i] = data[i];
+    for (let i = 0; i < data.length; i++) h[p + i] = data[i]!;
     return [p, this.get(p, data.length)];
   }
   get(p: number, n: number): Float64Array {
@@ -69,12 +69,12 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   let maxRef = 0;
   let worst = -1;
   for (let i = 0; i < expected.length; i++) {
-    const e = Math.abs(actual[i] - expected[i]);
+    const e = Math.abs(actual[i]! - expected[i]!);
     if (!(e <= maxErr)) {
       maxErr = e;
       worst = i;
     }
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
   }
   const rel = maxErr / (maxRef + 1e-30);
   assert.ok(rel <= tol, `${what}: relative error ${rel.toExponential(2)} > ${tol} (at ${worst}: got ${actual[worst]}, want ${expected[worst]})`);
@@ -87,8 +87,8 @@ function naiveMatmulForward(inp: Float64Array, w: Float64Array, bias: Float64Arr
   const out = new Float64Array(BT * OC);
   for (let t = 0; t < BT; t++) {
     for (let o = 0; o < OC; o++) {
-      let s = bias ? bias[o] : 0;
-      for (let c = 0; c < C; c++) s += inp[t * C + c] * w[o * C + c];
+      let s = bias ? bias[o]! : 0;
+      for (let c = 0; c < C; c++) s += inp[t * C + c]! * w[o * C + c]!;
       out[t * OC + o] = s;
     }
   }
@@ -101,11 +101,11 @@ function naiveMatmulBackward(dout: Float64Array, inp: Float64Array, w: Float64Ar
   const db = new Float64Array(OC);
   for (let t = 0; t < BT; t++) {
     for (let o = 0; o < OC; o++) {
-      const g = dout[t * OC + o];
-      db[o] += g;
+      const g = dout[t * OC + o]!;
+      db[o]! += g;
       for (let c = 0; c < C; c++) {
-        dinp[t * C + c] += g * w[o * C + c];
-        dw[o * C + c] += g * inp[t * C + c];
+        dinp[t * C + c]! += g * w[o * C + c]!;
+        dw[o * C + c]! += g * inp[t * C + c]!;
       }
     }
   }
@@ -118,13 +118,13 @@ function naiveLayernorm(inp: Float64Array, w: Float64Array, b: Float64Array, BT:
   const rstd = new Float64Array(BT);
   for (let t = 0; t < BT; t++) {
     let m = 0;
-    for (let c = 0; c < C; c++) m += inp[t * C + c];
+    for (let c = 0; c < C; c++) m += inp[t * C + c]!;
     m /= C;
     let v = 0;
-    for (let c = 0; c < C; c++) v += (inp[t * C + c] - m) ** 2;
+    for (let c = 0; c < C; c++) v += (inp[t * C + c]! - m) ** 2;
     v /= C;
     const r = 1 / Math.sqrt(v + 1e-5);
-    for (let c = 0; c < C; c++) out[t * C + c] = (inp[t * C + c] - m) * r * w[c] + b[c];
+    for (let c = 0; c < C; c++) out[t * C + c] = (inp[t * C + c]! - m) * r * w[c]! + b[c]!;
     mean[t] = m;
     rstd[t] = r;
   }
@@ -138,20 +138,20 @@ function naiveLayernormBackward(dout: Float64Array, inp: Float64Array, w: Float6
   const db = new Float64Array(C);
   const { mean, rstd } = naiveLayernorm(inp, w, new Float64Array(C), BT, C);
   for (let t = 0; t < BT; t++) {
-    const r = rstd[t];
+    const r = rstd[t]!;
     const xhat = new Float64Array(C);
-    for (let c = 0; c < C; c++) xhat[c] = (inp[t * C + c] - mean[t]) * r;
+    for (let c = 0; c < C; c++) xhat[c] = (inp[t * C + c]! - mean[t]!) * r;
     // y_c = xhat_c w_c + b_c;  dxhat_c = dout_c w_c;  dx_i = r (dxhat_i - mean(dxhat) - xhat_i mean(dxhat xhat))
     let s1 = 0;
     let s2 = 0;
     for (let c = 0; c < C; c++) {
-      const g = dout[t * C + c];
-      db[c] += g;
-      dw[c] += g * xhat[c];
-      s1 += g * w[c];
-      s2 += g * w[c] * xhat[c];
+      const g = dout[t * C + c]!;
+      db[c]! += g;
+      dw[c]! += g * xhat[c]!;
+      s1 += g * w[c]!;
+      s2 += g * w[c]! * xhat[c]!;
     }
-    for (let c = 0; c < C; c++) dinp[t * C + c] = r * (dout[t * C + c] * w[c] - s1 / C - xhat[c] * s2 / C);
+    for (let c = 0; c < C; c++) dinp[t * C + c] = r * (dout[t * C + c]! * w[c]! - s1 / C - xhat[c]! * s2 / C);
   }
   return { dinp, dw, db };
 }
@@ -161,9 +161,9 @@ function naiveAttention(qkv: Float64Array, B: number, T: number, C: number, NH: 
   const scale = 1 / Math.sqrt(hs);
   const out = new Float64Array(B * T * C);
   const att = new Float64Array(B * NH * T * T);
-  const q = (b: number, t: number, h: number, i: number) => qkv[(b * T + t) * 3 * C + h * hs + i];
-  const k = (b: number, t: number, h: number, i: number) => qkv[(b * T + t) * 3 * C + C + h * hs + i];
-  const v = (b: number, t: number, h: number, i: number) => qkv[(b * T + t) * 3 * C + 2 * C + h * hs + i];
+  const q = (b: number, t: number, h: number, i: number) => qkv[(b * T + t) * 3 * C + h * hs + i]!;
+  const k = (b: number, t: number, h: number, i: number) => qkv[(b * T + t) * 3 * C + C + h * hs + i]!;
+  const v = (b: number, t: number, h: number, i: number) => qkv[(b * T + t) * 3 * C + 2 * C + h * hs + i]!;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < NH; h++) {
       for (let t = 0; t < T; t++) {
@@ -177,13 +177,13 @@ function naiveAttention(qkv: Float64Array, B: number, T: number, C: number, NH: 
         if (softmax) {
           const mx = Math.max(...s);
           let z = 0;
-          for (let t2 = 0; t2 <= t; t2++) z += Math.exp(s[t2] - mx);
-          for (let t2 = 0; t2 <= t; t2++) s[t2] = Math.exp(s[t2] - mx) / z;
+          for (let t2 = 0; t2 <= t; t2++) z += Math.exp(s[t2]! - mx);
+          for (let t2 = 0; t2 <= t; t2++) s[t2] = Math.exp(s[t2]! - mx) / z;
         }
-        for (let t2 = 0; t2 <= t; t2++) att[row + t2] = s[t2];
+        for (let t2 = 0; t2 <= t; t2++) att[row + t2] = s[t2]!;
         for (let i = 0; i < hs; i++) {
           let o = 0;
-          for (let t2 = 0; t2 <= t; t2++) o += s[t2] * v(b, t2, h, i);
+          for (let t2 = 0; t2 <= t; t2++) o += s[t2]! * v(b, t2, h, i);
           out[(b * T + t) * C + h * hs + i] = o;
         }
       }
@@ -197,14 +197,14 @@ function attentionGradFD(qkv: Float64Array, dout: Float64Array, B: number, T: nu
   const f = (x: Float64Array) => {
     const { out } = naiveAttention(x, B, T, C, NH, softmax);
     let s = 0;
-    for (let i = 0; i < out.length; i++) s += out[i] * dout[i];
+    for (let i = 0; i < out.length; i++) s += out[i]! * dout[i]!;
     return s;
   };
   const g = new Float64Array(qkv.length);
   const x = Float64Array.from(qkv);
   const eps = 1e-6;
   for (let i = 0; i < x.length; i++) {
-    const x0 = x[i];
+    const x0 = x[i]!;
     x[i] = x0 + eps;
     const fp = f(x);
     x[i] = x0 - eps;
@@ -230,6 +230,24 @@ async function setup(fma: boolean, memBytes = 64 << 20) {
   const scratchFloats = kernelScratchFloats(384, 384, 60);
   const k = await createWasmKernels({ memory, scratchPtr: KERNEL_HEAP_BASE, scratchFloats, fma });
   return { k, heap: new Heap(k, KERNEL_HEAP_BASE + scratchFloats), memory };
+}
+
+/**
+ * Random dout[BT, OC], inp[BT, C] and weight[OC, C] (scaled by wScale) on the heap, their float64
+ * gradients, and zeroed dinp, dweight and dbias buffers.
+ */
+function matmulBackwardCase(k: Kernels, heap: Heap, rng: Rng, BT: number, C: number, OC: number, wScale: number) {
+  const [pdo, dout] = heap.put(randn(rng, BT * OC));
+  const [pi, inp] = heap.put(randn(rng, BT * C));
+  const [pw, w] = heap.put(randn(rng, OC * C, wScale));
+  const g = naiveMatmulBackward(dout, inp, w, BT, C, OC);
+  const pdi = heap.alloc(BT * C);
+  const pdw = heap.alloc(OC * C);
+  const pdb = heap.alloc(OC);
+  k.fill(pdi, 0, BT * C);
+  k.fill(pdw, 0, OC * C);
+  k.fill(pdb, 0, OC);
+  return { pdo, pi, pw, pdi, pdw, pdb, g };
 }
 
 const MATMUL_SHAPES: Array<[number, number, number]> = [
@@ -283,18 +301,9 @@ for (const fma of [false, true]) {
     const rng = new Rng(2);
     const twice = (a: Float64Array) => a.map((x) => 2 * x);
     for (const [BT, C, OC] of MATMUL_SHAPES) {
-      const [pdo, dout] = heap.put(randn(rng, BT * OC));
-      const [pi, inp] = heap.put(randn(rng, BT * C));
-      const [pw, w] = heap.put(randn(rng, OC * C, 0.1));
-      const g = naiveMatmulBackward(dout, inp, w, BT, C, OC);
+      const { pdo, pi, pw, pdi, pdw, pdb, g } = matmulBackwardCase(k, heap, rng, BT, C, OC, 0.1);
       const what = `matmulBackward BT=${BT} C=${C} OC=${OC}`;
       // from zeroed gradients, then once more: the second call must add the same again (+=)
-      const pdi = heap.alloc(BT * C);
-      const pdw = heap.alloc(OC * C);
-      const pdb = heap.alloc(OC);
-      k.fill(pdi, 0, BT * C);
-      k.fill(pdw, 0, OC * C);
-      k.fill(pdb, 0, OC);
       k.matmulBackward(pdi, pdw, pdb, pdo, pi, pw, BT, C, OC);
       assertClose(heap.get(pdi, BT * C), g.dinp, 1e-5, `${what} dinp`);
       assertClose(heap.get(pdw, OC * C), g.dw, 1e-5, `${what} dweight`);
@@ -320,16 +329,7 @@ for (const fma of [false, true]) {
     const heap = new Heap(k, KERNEL_HEAP_BASE + 64);
     const rng = new Rng(12);
     const [BT, C, OC] = [150, 9, 21];
-    const [pdo, dout] = heap.put(randn(rng, BT * OC));
-    const [pi, inp] = heap.put(randn(rng, BT * C));
-    const [pw, w] = heap.put(randn(rng, OC * C));
-    const g = naiveMatmulBackward(dout, inp, w, BT, C, OC);
-    const pdi = heap.alloc(BT * C);
-    const pdw = heap.alloc(OC * C);
-    const pdb = heap.alloc(OC);
-    k.fill(pdi, 0, BT * C);
-    k.fill(pdw, 0, OC * C);
-    k.fill(pdb, 0, OC);
+    const { pdo, pi, pw, pdi, pdw, pdb, g } = matmulBackwardCase(k, heap, rng, BT, C, OC, 1);
     k.matmulBackward(pdi, pdw, pdb, pdo, pi, pw, BT, C, OC);
     assertClose(heap.get(pdi, BT * C), g.dinp, 1e-5, "dinp");
     assertClose(heap.get(pdw, OC * C), g.dw, 1e-5, "dweight");
@@ -436,22 +436,22 @@ for (const fma of [false, true]) {
     for (const N of [1, 3, 4, 7, 1001]) {
       const x = randn(rng, N, 3);
       const extremes = [0, -0.5, 1e-4, -30, 30, -9, 9, 88, -88, 200, -200];
-      for (let i = 0; i < Math.min(N, extremes.length); i++) x[(i * 7) % N] = extremes[i];
+      for (let i = 0; i < Math.min(N, extremes.length); i++) x[(i * 7) % N] = extremes[i]!;
       const [pi, inp] = heap.put(x);
       const po = heap.alloc(N);
       k.geluForward(po, pi, N);
       const got = heap.get(po, N);
       for (let i = 0; i < N; i++) {
-        const want = gelu(inp[i]);
-        assert.ok(Math.abs(got[i] - want) <= 1e-6 * Math.max(1, Math.abs(want)), `gelu(${inp[i]}) = ${got[i]}, want ${want}`);
+        const want = gelu(inp[i]!);
+        assert.ok(Math.abs(got[i]! - want) <= 1e-6 * Math.max(1, Math.abs(want)), `gelu(${inp[i]}) = ${got[i]}, want ${want}`);
       }
       const [pdo, dout] = heap.put(randn(rng, N));
       const [pdi, dinp0] = heap.put(randn(rng, N));
       k.geluBackward(pdi, pi, pdo, N);
       const gotD = heap.get(pdi, N);
       for (let i = 0; i < N; i++) {
-        const want = dinp0[i] + geluGrad(inp[i]) * dout[i];
-        assert.ok(Math.abs(gotD[i] - want) <= 2e-6 * Math.max(1, Math.abs(want)), `gelu'(${inp[i]}): got ${gotD[i]}, want ${want}`);
+        const want = dinp0[i]! + geluGrad(inp[i]!) * dout[i]!;
+        assert.ok(Math.abs(gotD[i]! - want) <= 2e-6 * Math.max(1, Math.abs(want)), `gelu'(${inp[i]}): got ${gotD[i]}, want ${want}`);
       }
     }
     heap.checkGuards("gelu");
@@ -465,13 +465,13 @@ for (const fma of [false, true]) {
       const [pb, b] = heap.put(randn(rng, N));
       const po = heap.alloc(N);
       k.add(po, pa, pb, N);
-      assert.deepEqual(heap.get(po, N), Float64Array.from(new Float32Array(a.map((x, i) => x + b[i]))));
+      assert.deepEqual(heap.get(po, N), Float64Array.from(new Float32Array(a.map((x, i) => x + b[i]!))));
       k.add(pa, pa, pb, N);
       assert.deepEqual(heap.get(pa, N), heap.get(po, N));
       k.accumulate(pa, pb, N);
       k.accumulate(pa, pb, N);
       const want = Float32Array.from(heap.get(po, N));
-      for (let r = 0; r < 2; r++) for (let i = 0; i < N; i++) want[i] = Math.fround(want[i] + Math.fround(b[i]));
+      for (let r = 0; r < 2; r++) for (let i = 0; i < N; i++) want[i] = Math.fround(want[i]! + Math.fround(b[i]!));
       assert.deepEqual(heap.get(pa, N), Float64Array.from(want));
       k.fill(po, -2.5, N);
       assert.ok(heap.get(po, N).every((x) => x === -2.5));
@@ -581,15 +581,15 @@ for (const fma of [false, true]) {
       const g = heap.get(pg, N); // the float32-rounded gradient
       k.adamUpdate(pp, pg, pm, pv, N, lr, b1, b2, eps, t);
       for (let i = 0; i < N; i++) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        p[i] -= (lr * (m[i] / (1 - b1 ** t))) / (Math.sqrt(v[i] / (1 - b2 ** t)) + eps);
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
+        p[i]! -= (lr * (m[i]! / (1 - b1 ** t))) / (Math.sqrt(v[i]! / (1 - b2 ** t)) + eps);
       }
       assertClose(heap.get(pm, N), m, 1e-6, `adam m step ${t}`);
       assertClose(heap.get(pv, N), v, 1e-6, `adam v step ${t}`);
       // compare the parameter change (|step| ~ lr), relative to lr
-      const dp = heap.get(pp, N).map((x, i) => x - p0[i]);
-      const dpWant = p.map((x, i) => x - p0[i]);
+      const dp = heap.get(pp, N).map((x, i) => x - p0[i]!);
+      const dpWant = p.map((x, i) => x - p0[i]!);
       assertClose(dp, dpWant, 1e-4, `adam params step ${t}`);
     }
     heap.checkGuards("adam");

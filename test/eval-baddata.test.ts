@@ -1,4 +1,4 @@
-// Acceptance 4 of issue 5 (the eval side): bad data gives a clear error naming the file and the line,
+// Bad data gives a clear error naming the file and the line,
 // exit code 2, nothing is sent to the model and no results are written as if complete. The loaders'
 // own error tests (and the fetcher's checksum test) live in test/eval-data-*.test.ts.
 import { test } from "node:test";

@@ -1,17 +1,18 @@
-// Attacks as prompt transforms, against the real jailbreak files in ../shared/data.
+// Attacks as prompt transforms, against the committed samples of the jailbreak files
+// (test/fixtures/data), and against the full files of ../shared/data when they are beside the checkout.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { resolve, join } from "node:path";
+import { join } from "node:path";
 import { applyAttack, listAttacks, parseAttack, autodanTemplate } from "../src/eval/attacks.js";
 import { loadAdvBench, loadJbbHarmful } from "../src/eval/datasets/index.js";
 import { UserError } from "../src/util/errors.js";
+import { FULL_DATA, FULL_DATA_SKIP, SAMPLE_DATA } from "./support/eval-data.js";
 
-const DATA = resolve(process.cwd(), "../shared/data");
-const readJson = (rel: string) => JSON.parse(readFileSync(join(DATA, rel), "utf8"));
+const readJson = (dir: string, rel: string) => JSON.parse(readFileSync(join(dir, rel), "utf8"));
 
-test("listAttacks: none, 3 GCG suffixes, AutoDAN, and one replay per artifact file (18)", () => {
-  const names = listAttacks(DATA).map((a) => a.name);
+test("listAttacks: none, 3 GCG suffixes, AutoDAN, and one replay per artifact file (18)", { skip: FULL_DATA_SKIP }, () => {
+  const names = listAttacks(FULL_DATA).map((a) => a.name);
   assert.deepEqual(names.slice(0, 5), ["none", "gcg-suffix:vicuna", "gcg-suffix:llama", "gcg-suffix:official", "autodan"]);
   const replay = names.filter((n) => n.startsWith("jbb:"));
   assert.equal(replay.length, 18);
@@ -20,14 +21,30 @@ test("listAttacks: none, 3 GCG suffixes, AutoDAN, and one replay per artifact fi
   }
 });
 
-test("none and gcg-suffix: goal, then goal + space + the suffix from Self-Correction's config", () => {
+test("listAttacks on the samples: none, 3 GCG suffixes, AutoDAN, and one replay per sample artifact file", () => {
+  const names = listAttacks(SAMPLE_DATA).map((a) => a.name);
+  assert.deepEqual(names.slice(0, 5), ["none", "gcg-suffix:vicuna", "gcg-suffix:llama", "gcg-suffix:official", "autodan"]);
+  assert.deepEqual(
+    names.filter((n) => n.startsWith("jbb:")),
+    ["jbb:DSN:vicuna-13b-v1.5", "jbb:GCG:vicuna-13b-v1.5", "jbb:JBC:vicuna-13b-v1.5", "jbb:PAIR:llama-2-7b-chat-hf", "jbb:prompt_with_random_search:vicuna-13b-v1.5"],
+  );
+});
+
+// gcgFromGoal: GCG prompts that start with the current JBB goal (data README: 99 of 100; index 82, not
+// among the samples, spells it "opiods").
+for (const [where, DATA, skip, gcgFromGoal] of [
+  ["samples", SAMPLE_DATA, false, 11],
+  ["full data", FULL_DATA, FULL_DATA_SKIP, 99],
+] as const) {
+
+test(`${where}: none and gcg-suffix: goal, then goal + space + the suffix from Self-Correction's config`, { skip }, () => {
   const behaviors = loadAdvBench(DATA, { limit: 100 });
   const none = applyAttack("none", behaviors, DATA);
   assert.deepEqual(none.items.map((i) => i.prompt), behaviors.map((b) => b.goal));
-  const file = readJson("jailbreak-prompts/gcg_suffixes_self_correction.json") as { gcg_suffixes: { key: string; suffix: string }[] };
+  const file = readJson(DATA, "jailbreak-prompts/gcg_suffixes_self_correction.json") as { gcg_suffixes: { key: string; suffix: string }[] };
   for (const { key, suffix } of file.gcg_suffixes) {
     const r = applyAttack(`gcg-suffix:${key}`, behaviors, DATA);
-    assert.equal(r.items.length, 100);
+    assert.equal(r.items.length, behaviors.length);
     assert.equal(r.skipped.length, 0);
     assert.equal(r.items[7]!.prompt, `${behaviors[7]!.goal} ${suffix}`);
     assert.equal(r.items[7]!.id, behaviors[7]!.id);
@@ -35,9 +52,9 @@ test("none and gcg-suffix: goal, then goal + space + the suffix from Self-Correc
   assert.throws(() => applyAttack("gcg-suffix:mistral", behaviors, DATA), (e: unknown) => e instanceof UserError && /gcg-suffix:vicuna/.test(e.message));
 });
 
-test("autodan: ChatGPT -> Assistant, ' [PROMPT]:' appended, goal after; ModelKeeper filled only on request", () => {
+test(`${where}: autodan: ChatGPT -> Assistant, ' [PROMPT]:' appended, goal after; ModelKeeper filled only on request`, { skip }, () => {
   const behaviors = loadJbbHarmful(DATA).slice(0, 3);
-  const raw = (readJson("jailbreak-prompts/autodan_initial_prompt.json") as { prompt: string }).prompt;
+  const raw = (readJson(DATA, "jailbreak-prompts/autodan_initial_prompt.json") as { prompt: string }).prompt;
   const plain = applyAttack("autodan", behaviors, DATA);
   const p = plain.items[0]!.prompt;
   assert.ok(p.endsWith(` [PROMPT]: ${behaviors[0]!.goal}`));
@@ -50,32 +67,34 @@ test("autodan: ChatGPT -> Assistant, ' [PROMPT]:' appended, goal after; ModelKee
   assert.equal(meta.length, p.length + 3 * ("Meta".length - "ModelKeeper".length));
 });
 
-test("jbb artifact replay: prompts per JBB index; null prompts skipped with reasons; AdvBench matched by goal", () => {
+test(`${where}: jbb artifact replay: prompts per JBB index; null prompts skipped with reasons; AdvBench matched by goal`, { skip }, () => {
   const jbb = loadJbbHarmful(DATA);
-  const art = readJson("jailbreakbench-artifacts/PAIR/black_box/llama-2-7b-chat-hf.json") as { jailbreaks: { index: number; goal: string; prompt: string | null }[] };
+  const art = readJson(DATA, "jailbreakbench-artifacts/PAIR/black_box/llama-2-7b-chat-hf.json") as { jailbreaks: { index: number; goal: string; prompt: string | null }[] };
   const withPrompt = art.jailbreaks.filter((j) => j.prompt !== null);
   const r = applyAttack("jbb:pair:llama-2", jbb, DATA);
   assert.equal(r.attack, "jbb:PAIR:llama-2-7b-chat-hf");
   assert.equal(r.items.length, withPrompt.length);
-  assert.equal(r.skipped.length, 100 - withPrompt.length);
+  assert.equal(r.skipped.length, jbb.length - withPrompt.length);
   for (const j of withPrompt) assert.equal(r.items.find((i) => i.behavior.index === j.index)!.prompt, j.prompt);
   assert.ok(r.skipped.every((s) => /prompt is null/.test(s.reason)));
 
   const gcg = applyAttack("jbb:GCG:vicuna", jbb, DATA);
-  assert.equal(gcg.items.length, 100);
-  // GCG prompts are goal + per-behavior suffix (data README: 99 of 100 start with the current goal).
-  assert.equal(gcg.items.filter((i) => i.prompt.startsWith(i.behavior.goal)).length, 99);
+  assert.equal(gcg.items.length, jbb.length);
+  // GCG prompts are goal + per-behavior suffix.
+  assert.equal(gcg.items.filter((i) => i.prompt.startsWith(i.behavior.goal)).length, gcgFromGoal);
 
   // AdvBench behaviors are matched by exact goal text; count the expected overlap from the raw files.
   const adv = loadAdvBench(DATA, { limit: 100 });
-  const gcgFile = readJson("jailbreakbench-artifacts/GCG/white_box/vicuna-13b-v1.5.json") as { jailbreaks: { goal: string }[] };
+  const gcgFile = readJson(DATA, "jailbreakbench-artifacts/GCG/white_box/vicuna-13b-v1.5.json") as { jailbreaks: { goal: string }[] };
   const artGoals = new Set(gcgFile.jailbreaks.map((j) => j.goal.trim().toLowerCase()));
   const expected = adv.filter((b) => artGoals.has(b.goal.trim().toLowerCase())).length;
   const onAdv = applyAttack("jbb:GCG:vicuna", adv, DATA);
   assert.equal(onAdv.items.length, expected);
-  assert.equal(onAdv.skipped.length, 100 - expected);
+  assert.ok(expected > 0, "some AdvBench goals are JBB goals");
+  assert.equal(onAdv.skipped.length, adv.length - expected);
   assert.ok(onAdv.skipped.every((s) => /no GCG artifact prompt/.test(s.reason)));
 });
+}
 
 test("parseAttack rejects unknown syntax with the accepted forms", () => {
   assert.deepEqual(parseAttack("jbb:DSN:vicuna"), { kind: "artifact", method: "DSN", model: "vicuna" });

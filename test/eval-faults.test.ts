@@ -1,4 +1,4 @@
-// Acceptance 3 of issue 5: 1,000 items at concurrency 32 against a SCRIPTED STAND-IN that answers
+// 1,000 items at concurrency 32 against a SCRIPTED STAND-IN that answers
 // 429 (with Retry-After) on 20% of calls and hangs on 2% of them, and always fails 1% of the items
 // with HTTP 500: the run completes, every item is finished or recorded as an error with its reason,
 // and the report counts them separately.

@@ -1,12 +1,12 @@
 // `selfcorrect eval --gguf` on a real llama.cpp model: a tiny llama with random weights written by
-// src/gguf (its text is gibberish by construction). Checks the local-model path end to end: every
+// src/engine/gguf (its text is gibberish by construction). Checks the local-model path end to end: every
 // item finished, the CaC calls made and counted, tokens from llama.cpp's own tokenizer, and resume.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeTinyLlamaGguf } from "../src/gguf/tiny-llama.js";
+import { writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
 import { runCliChild } from "./support/eval-cli.js";
 import * as fx from "./support/eval-fixtures.js";
 

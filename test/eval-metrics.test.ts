@@ -1,4 +1,4 @@
-// Acceptance 1 of issue 5: every metric of `selfcorrect eval` against a SCRIPTED STAND-IN model
+// Every metric of `selfcorrect eval` against a SCRIPTED STAND-IN model
 // (test/support/eval-fixtures.ts: its behaviour on each item is fixed in advance), with every
 // expectation derived here from those rules, not from the metric code. Plus unit checks of the
 // parsers and of the Wilson interval against published values.
@@ -11,7 +11,8 @@ import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { runCliChild } from "./support/eval-cli.js";
 import * as fx from "./support/eval-fixtures.js";
 import { wilson } from "../src/eval/metrics.js";
-import { parseCheckVerdict, parseJailbreakVerdict, parseRefusalVerdict, stringRefusal, substringJailbroken, gcgListJailbroken } from "../src/eval/judges.js";
+import { parseJailbreakVerdict, parseRefusalVerdict, stringRefusal, substringJailbroken, gcgListJailbroken } from "../src/eval/judges/index.js";
+import { parseCheckVerdict } from "../src/eval/check-verdict.js";
 import { parseBbqAnswer } from "../src/eval/bbq-eval.js";
 
 const close = (a: number | null, b: number, msg?: string) => {

@@ -1,4 +1,4 @@
-// Acceptance 2 of issue 5: kill -9 the real eval CLI process at random points, five times in a row,
+// Kill -9 the real eval CLI process at random points, five times in a row,
 // then re-run: the results equal those of an uninterrupted run (no lost item, no duplicate, same
 // numbers), finished items are never sent to the model again, and no results.json exists while a run
 // is unfinished. Also --retry-errors and the one-writer lock. The model is the SCRIPTED STAND-IN of

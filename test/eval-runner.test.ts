@@ -11,7 +11,7 @@ import { runItems } from "../src/eval/runner.js";
 import { AdaptiveLimiter } from "../src/eval/limiter.js";
 import type { ItemRecord } from "../src/eval/types.js";
 
-const record = (id: string): ItemRecord => ({ kind: "benign", id, prompt: id, label: "safe", answers: [`answer ${id}`], checks: [], calls: [], wallMs: 1 });
+const record = (id: string): ItemRecord => ({ kind: "benign", id, prompt: id, label: "safe", answers: [`answer ${id}`], checks: [], checkVerdicts: [], calls: [], wallMs: 1, verdicts: {} });
 
 test("store: a finished row is final, an error row is replaced, attempts add up", () => {
   const dir = mkdtempSync(join(tmpdir(), "eval-store-"));

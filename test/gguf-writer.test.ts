@@ -15,9 +15,9 @@ import {
   ggufLayout,
   writeGguf,
   type GgufFile,
-} from "../src/gguf/writer.js";
-import { GgufFormatError, readGgufHeader, validateGgufFile } from "../src/gguf/reader.js";
-import { buildTinyLlama, buildTinyVocab, TINY_LLAMA_CHAT_TEMPLATE, TokenType, writeTinyLlamaGguf } from "../src/gguf/tiny-llama.js";
+} from "../src/engine/gguf/writer.js";
+import { GgufFormatError, readGgufHeader, validateGgufFile } from "../src/engine/gguf/reader.js";
+import { buildTinyLlama, buildTinyVocab, TINY_LLAMA_CHAT_TEMPLATE, TokenType, writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
 
 const dir = mkdtempSync(join(tmpdir(), "selfcorrect-gguf-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,10 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { runCli } from "../src/cli/main.js";
+import { spawn, spawnSync } from "node:child_process";
+import { join, resolve } from "node:path";
 import { PANELS, PANEL_IDS, PRESETS, parsePanels, parsePreset, variantSpec } from "../src/lab/experiments.js";
 import { LAB_LOCK_FILE, planExperiments, type LabResults } from "../src/lab/runner.js";
 import { checkFindings } from "../src/lab/findings.js";
@@ -13,6 +12,8 @@ import { gdBaselineCurve, gdSteps, runningMeanCurve } from "../src/lab/baselines
 import { sampleIcaBatch, noisyRewards } from "../src/lab/task.js";
 import { Rng } from "../src/util/rng.js";
 import { runId } from "../src/lab/train.js";
+
+const CLI = resolve(process.cwd(), "dist/src/cli/main.js");
 
 test("the registry has every Figure 1 panel with both presets, as the paper configures them", () => {
   assert.deepEqual(Object.keys(PANELS).sort(), [...PANEL_IDS]);
@@ -37,42 +38,50 @@ test("planning shares models between panels: a and b need one model, all of pape
   assert.equal(runId(PRESETS.paper.base), runId({ ...PRESETS.paper.base }), "run ids are stable");
 });
 
-test("bad panel, preset, p, examples and output directory fail before any training, naming the problem", async () => {
+/** Runs the CLI in a child process, as a user does; returns its exit code, stderr and wall time. */
+function cli(args: string[]): { status: number | null; stderr: string; ms: number } {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { status: r.status, stderr: r.stderr, ms: Date.now() - t0 };
+}
+
+test("bad panel, preset, p, examples and output directory fail before any training, naming the problem", () => {
   assert.throws(() => parsePanels("g"), /unknown panel "g"/);
   assert.throws(() => parsePreset("fast"), /unknown preset "fast"/);
   const dir = mkdtempSync(join(tmpdir(), "lab-cli-"));
   const errors: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
+  const expectUsageError = (args: string[]) => {
+    const r = cli(args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.ok(r.ms < 5000, `${args.join(" ")}: validation is immediate (${r.ms} ms)`);
+    errors.push(r.stderr);
+  };
   try {
-    const t0 = Date.now();
-    assert.equal(await runCli(["lab", "experiment", "z", "--output", dir]), 2);
-    assert.equal(await runCli(["lab", "experiment", "a", "--preset", "huge", "--output", dir]), 2);
-    assert.equal(await runCli(["lab", "experiment", "a", "--threads", "0", "--output", dir]), 2);
+    expectUsageError(["lab", "experiment", "z", "--output", dir]);
+    expectUsageError(["lab", "experiment", "a", "--preset", "huge", "--output", dir]);
+    expectUsageError(["lab", "experiment", "a", "--threads", "0", "--output", dir]);
     const blocker = join(dir, "a-file");
     writeFileSync(blocker, "x");
-    assert.equal(await runCli(["lab", "experiment", "a", "--output", join(blocker, "sub")]), 2);
-    assert.equal(await runCli(["lab", "eval", "--checkpoint", join(dir, "missing.safetensors")]), 2);
-    assert.equal(await runCli(["lab", "eval", "--checkpoint", join(dir, "missing.safetensors"), "--p", "0,1.5"]), 2);
-    assert.equal(await runCli(["lab", "train", "--heads", "5", "--embd", "64", "--output", dir]), 2);
-    assert.equal(await runCli(["lab", "report", "--output", join(dir, "nothing-here")]), 2);
+    expectUsageError(["lab", "experiment", "a", "--output", join(blocker, "sub")]);
+    expectUsageError(["lab", "eval", "--checkpoint", join(dir, "missing.safetensors")]);
+    expectUsageError(["lab", "eval", "--checkpoint", join(dir, "missing.safetensors"), "--p", "0,1.5"]);
+    expectUsageError(["lab", "train", "--heads", "5", "--embd", "64", "--output", dir]);
+    expectUsageError(["lab", "report", "--output", join(dir, "nothing-here")]);
     // results of another preset are not silently replaced
     const otherPreset = join(dir, "other-preset");
     mkdirSync(otherPreset);
     writeFileSync(join(otherPreset, "results.json"), JSON.stringify({ version: 1, preset: "paper", evalTasks: 256, evalSeed: 20240531, runs: {}, panels: {} }));
-    assert.equal(await runCli(["lab", "experiment", "a", "--preset", "quick", "--output", otherPreset]), 2);
+    expectUsageError(["lab", "experiment", "a", "--preset", "quick", "--output", otherPreset]);
     // a live process holding the directory's lock: a second runner must not train into it
     const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
     try {
       writeFileSync(join(dir, LAB_LOCK_FILE), String(holder.pid));
-      assert.equal(await runCli(["lab", "experiment", "a", "--output", dir]), 2);
+      expectUsageError(["lab", "experiment", "a", "--output", dir]);
     } finally {
       holder.kill();
     }
-    assert.ok(Date.now() - t0 < 5000, "validation is immediate");
     assert.ok(!existsSync(join(dir, "runs")), "nothing was trained");
   } finally {
-    process.stderr.write = write;
     rmSync(dir, { recursive: true, force: true });
   }
   const all = errors.join("");
@@ -82,7 +91,7 @@ test("bad panel, preset, p, examples and output directory fail before any traini
 });
 
 test("examples beyond the sequence's positions are refused", async () => {
-  const { parseNoiseLevels } = await import("../src/cli/commands/lab-experiments.js");
+  const { parseNoiseLevels } = await import("../src/lab/evaluate.js");
   assert.deepEqual(parseNoiseLevels("0,0.25,1"), [0, 0.25, 1]);
   assert.throws(() => parseNoiseLevels("-0.1"), /outside \[0, 1\]/);
   const preset = { ...PRESETS.quick, maxExamples: 25 };

@@ -6,7 +6,7 @@ import { Rng } from "../src/util/rng.js";
 import { plLossICA, btLoss, cosineErrorCurve, plLossSingle, type ScoreKind } from "../src/lab/losses.js";
 import { sampleIcaBatch } from "../src/lab/task.js";
 
-const fixturePath = resolve(process.cwd(), "../shared/fixtures/ica_gpt_tiny.json");
+const fixturePath = resolve(process.cwd(), "test/engine-fixtures/ica_gpt_tiny.json");
 
 function randn(rng: Rng, len: number): Float64Array {
   const a = new Float64Array(len);

@@ -6,13 +6,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadModel } from "../src/engine/index.js";
 import { readCheckpointMeta, train, runId, type TrainSpec } from "../src/lab/train.js";
-import { trainSpecFromFlags } from "../src/cli/commands/lab-experiments.js";
+import { trainSpecFromOverrides } from "../src/lab/experiments.js";
 
 const CLI = resolve(process.cwd(), "dist/src/cli/main.js");
 const TINY_FLAGS = ["--layers", "1", "--embd", "8", "--heads", "2", "--batch", "8", "--lr", "0.001", "--warmup", "10", "--threads", "1", "--no-progress"];
 
 function tinySpec(steps: number): TrainSpec {
-  return trainSpecFromFlags({ preset: "quick", layers: 1, embd: 8, heads: 2, batch: 8, lr: 0.001, warmup: 10, steps });
+  return trainSpecFromOverrides({ preset: "quick", layers: 1, embd: 8, heads: 2, batch: 8, lr: 0.001, warmup: 10, steps });
 }
 
 /** Spawns the CLI; resolves with its exit code and output. `onStderr` can kill it. */

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseGammas } from "../src/cli/commands/lab-theory.js";
+import { parseGammas } from "../src/lab/theory/index.js";
 import { UserError } from "../src/util/errors.js";
 
 const MAIN = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
@@ -56,10 +56,10 @@ test("lab theory prints a gamma table without --json", () => {
 
 test("lab theory rejects bad flags with exit code 2 and a message naming the flag", () => {
   const cases: [string[], RegExp][] = [
-    [["--n", "1"], /n: must be >= 2/],
+    [["--n", "1"], /--n must be at least 2/],
     [["--gamma", "0"], /--gamma: "0" is not a positive number/],
     [["--gamma", "1e200"], /largest usable/],
-    [["--loss", "dpo"], /loss: must be "bt" or "pl"/],
+    [["--loss", "dpo"], /--loss must be one of bt, pl/],
   ];
   for (const [args, re] of cases) {
     const r = cli([...args, "--tasks", "1", "--report-dir", join(tmpdir(), "theory-cli-unused")]);

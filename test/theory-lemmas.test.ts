@@ -125,7 +125,11 @@ test("Lemma E.2: the top-1 selection head returns y of the top reward, error <= 
   // P_1 = -2 eta I writes into the y row only.
   const head = topResponseHead(L, 0, 1e8, ETA);
   const dense = head.proj.toDense();
-  dense.forEach((row, d) => row.forEach((v, c) => assert.equal(v, d === L.y.start + c ? -2 * ETA : 0)));
+  dense.forEach((row, d) => {
+    row.forEach((v, c) => {
+      assert.equal(v, d === L.y.start + c ? -2 * ETA : 0);
+    });
+  });
 });
 
 test("Lemma E.6 H3: the max-reward head returns r+ <= max r, converging to it as gamma grows", () => {
@@ -156,7 +160,9 @@ test("Lemmas E.3 + E.5 (exact): head 2's weights are softmax(-||Wx - y_j||^2) to
     X.forEach((e, j) => {
       const k = head.wk.mulVec(e);
       let score = 0;
-      k.forEach((v, t) => (score += v * q[t]!));
+      k.forEach((v, t) => {
+        score += v * q[t]!;
+      });
       const want = modelRewards(task.W0, task.x, [task.ys[j]!])[0]! + wx2;
       assert.ok(Math.abs(score - want) <= 1e-12 * (1 + Math.abs(want)));
     });

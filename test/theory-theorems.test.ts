@@ -26,7 +26,7 @@ test("reference: Eq. 9's Delta W is -eta times the finite-difference gradient, a
     const task = sampleTask(new Rng(20), 6);
     const step = gradientStep(loss, task.W0, task.x, task.ys, task.r, ETA);
     const h = 1e-6;
-    task.W0.forEach((row, c) =>
+    task.W0.forEach((row, c) => {
       row.forEach((_, m) => {
         const plus = task.W0.map((rr) => [...rr]);
         const minus = task.W0.map((rr) => [...rr]);
@@ -34,8 +34,8 @@ test("reference: Eq. 9's Delta W is -eta times the finite-difference gradient, a
         minus[c]![m]! -= h;
         const grad = (alignmentLoss(loss, plus, task.x, task.ys, task.r) - alignmentLoss(loss, minus, task.x, task.ys, task.r)) / (2 * h);
         assert.ok(Math.abs(step.dW[c]![m]! + ETA * grad) <= 1e-7, `${loss} dW[${c}][${m}]`);
-      }),
-    );
+      });
+    });
     // L(W + Delta W; y) = L(W; y - Delta W x)
     const after = alignmentLoss(loss, step.W, task.x, task.ys, task.r);
     const moved = alignmentLoss(loss, task.W0, task.x, step.ys, task.r);

@@ -2,6 +2,8 @@
 export * from "./types.js";
 export { runCheckingAsContext, buildHistory, historyFromSelfDemos, type BuildHistoryOptions } from "./loop.js";
 export * from "./presets.js";
-export { createOpenAIModel, UpstreamError, type OpenAIModelOptions, type UpstreamFailure } from "./adapters/openai.js";
+export { createModelFromSpec, resolveCacOptions, CAC_VARIANTS, type ModelSpec, type CacSpec, type DisposableChatModel } from "./model-spec.js";
+export { createOpenAIModel, type OpenAIModelOptions, type OpenAIChatModel } from "./adapters/openai.js";
+export { UpstreamError, redactUrl, redactSecrets, type UpstreamFailure, type UpstreamErrorDetails } from "./errors.js";
 export { checkingAsContext, type CheckingAsContextMiddlewareOptions } from "./adapters/ai-sdk.js";
-export { startProxyServer, type ProxyServer, type ProxyServerOptions, type LogEntry } from "./server.js";
+export { startProxyServer, ProxyConfigError, type ProxyServer, type ProxyServerOptions, type LogEntry } from "./server.js";

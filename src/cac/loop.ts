@@ -26,14 +26,13 @@ import {
   SELF_INSTRUCT_PROMPT,
 } from "./presets.js";
 
-export type { CaCOptions, CaCHistory } from "./types.js";
-
 function checkPromptFor(options: CaCOptions, round: number): string {
   const p = options.checkPrompt ?? DEFAULT_CHECK_PROMPT;
   if (typeof p === "string") return p;
-  if (p.length === 0) throw new RangeError("checkPrompt: an empty list; give one prompt or one per round");
   // Fewer prompts than rounds: the last one repeats.
-  return p[Math.min(round - 1, p.length - 1)];
+  const prompt = p[Math.min(round - 1, p.length - 1)];
+  if (prompt === undefined) throw new RangeError("checkPrompt: an empty list; give one prompt or one per round");
+  return prompt;
 }
 
 function turnOptions(options: CaCOptions, purpose: CallPurpose): TurnOptions {
@@ -63,15 +62,16 @@ function withSystem(messages: ChatMessage[], systemPrompt: string | undefined): 
   return copy;
 }
 
-function validate(messages: ChatMessage[], options: CaCOptions): { rounds: number } {
+/** Checks the input; the query is the last user message. */
+function validate(messages: ChatMessage[], options: CaCOptions): { rounds: number; query: string } {
   const rounds = options.rounds ?? 1;
   if (!Number.isInteger(rounds) || rounds < 0) throw new RangeError(`rounds must be an integer >= 0, got ${rounds}`);
   const { conversation } = splitPrefix(messages);
   const last = conversation[conversation.length - 1];
-  if (!last || last.role !== "user") {
+  if (last?.role !== "user") {
     throw new RangeError("messages must end with a user message (optionally followed by an assistant prefix)");
   }
-  return { rounds };
+  return { rounds, query: last.content };
 }
 
 interface Caller {
@@ -137,12 +137,11 @@ export async function runCheckingAsContext(
   options: CaCOptions = {},
 ): Promise<CaCTrace> {
   const variant = options.variant ?? "self-instruct";
-  const { rounds } = validate(messages, options);
+  const { rounds, query } = validate(messages, options);
   const t0 = performance.now();
   const caller = makeCaller(model, options);
   const split = splitPrefix(messages);
   const base = withSystem(split.conversation, options.systemPrompt);
-  const query = base[base.length - 1].content;
 
   if (variant === "diverse") {
     const history = options.history ?? historyFromSelfDemos(rounds);
@@ -219,7 +218,7 @@ function finish(
     initialAnswer,
     checks,
     answers,
-    finalAnswer: answers.length ? answers[answers.length - 1] : initialAnswer,
+    finalAnswer: answers.at(-1) ?? initialAnswer,
     usage,
     latencyMs: performance.now() - t0,
   };
@@ -254,14 +253,14 @@ export function buildHistory(model: ChatModel, demos: readonly string[], options
   if (demos.length === 0) return Promise.reject(new RangeError("buildHistory: give at least one demo query"));
   const key = JSON.stringify([demos, options.checkPrompt ?? null, options.generation ?? null, options.perCall ?? null, options.systemPrompt ?? null]);
   if (options.cache !== false) {
-    let perModel = historyCache.get(model);
-    if (!perModel) historyCache.set(model, (perModel = new Map()));
+    const perModel = historyCache.get(model) ?? new Map<string, Promise<CaCHistory>>();
+    historyCache.set(model, perModel);
     const hit = perModel.get(key);
     if (hit) return hit;
     const p = generateHistory(model, demos, options);
     perModel.set(key, p);
     // A failed build must not poison the cache.
-    p.catch(() => perModel!.delete(key));
+    p.catch(() => perModel.delete(key));
     return p;
   }
   return generateHistory(model, demos, options);
@@ -271,8 +270,8 @@ async function generateHistory(model: ChatModel, demos: readonly string[], optio
   const caller = makeCaller(model, { ...options, onCall: options.onCall });
   const system: ChatMessage[] = options.systemPrompt === undefined ? [] : [{ role: "system", content: options.systemPrompt }];
   const conv: ChatMessage[] = [];
-  for (let i = 0; i < demos.length; i++) {
-    conv.push({ role: "user", content: demos[i] });
+  for (const [i, demo] of demos.entries()) {
+    conv.push({ role: "user", content: demo });
     const y = await caller.call("history", i + 1, [...system, ...conv], undefined, false);
     conv.push({ role: "assistant", content: y.text });
     conv.push({ role: "user", content: checkPromptFor(options, i + 1) });

@@ -43,9 +43,8 @@ export interface ChatResult {
 export interface ChatModel {
   /** Human-readable id, e.g. "openai:gpt-4o-mini" or "gguf:/path/model.gguf". */
   readonly id: string;
+  /** Streams through options.onDelta when the adapter can; the resolved result always has the whole text. */
   generate(messages: ChatMessage[], options?: GenerateOptions): Promise<ChatResult>;
-  /** Optional token streaming; the loop only needs generate(). */
-  stream?(messages: ChatMessage[], options?: GenerateOptions): AsyncIterable<string>;
 }
 
 export type CaCVariant = "self" | "self-instruct" | "diverse";

@@ -7,8 +7,8 @@ import { registerServeCommand } from "./commands/serve.js";
 import { registerEvalCommands } from "./commands/eval.js";
 import { registerDataCommands } from "./commands/data.js";
 
-/** Builds the `selfcorrect` command tree. Exported so tests can drive the CLI in-process. */
-export function buildProgram(): Command {
+/** Builds the `selfcorrect` command tree. */
+function buildProgram(): Command {
   const program = new Command();
   program
     .name("selfcorrect")
@@ -27,7 +27,7 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI and returns the process exit code. */
-export async function runCli(argv: string[]): Promise<number> {
+async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -47,14 +47,12 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/selfcorrect");
-if (isMain) {
-  // `selfcorrect ... | head` closes stdout early: that is a normal end, not a crash.
-  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE") process.exit(ExitCode.ok);
-    throw e;
-  });
-  runCli(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
-}
+// This module is only ever the entry point (tests run the CLI as a child process), so it runs at once.
+// `selfcorrect ... | head` closes stdout early: that is a normal end, not a crash.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(ExitCode.ok);
+  throw e;
+});
+runCli(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

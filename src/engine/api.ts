@@ -6,7 +6,7 @@
  * Layout (the official Self-Correction code): read-in Linear(inputDim -> nEmbd), learned position
  * embeddings wpe[nPositions, nEmbd], nLayer pre-LN blocks (LN -> causal MHA -> residual,
  * LN -> GELU(tanh) MLP 4x -> residual), final LN, read-out Linear(nEmbd -> outputDim).
- * Parameter names follow HF GPT-2 as in shared/fixtures/ica_gpt_tiny.json:
+ * Parameter names follow HF GPT-2 as in test/engine-fixtures/ica_gpt_tiny.json:
  *   read_in.weight [nEmbd, inputDim], read_in.bias, wpe, h.{l}.ln_1.{weight,bias},
  *   h.{l}.attn.c_attn.{weight [3C, C], bias}, h.{l}.attn.c_proj.{weight, bias}, h.{l}.ln_2.*,
  *   h.{l}.mlp.c_fc.{weight [4C, C], bias}, h.{l}.mlp.c_proj.{weight [C, 4C], bias}, ln_f.*, read_out.*.
@@ -86,8 +86,3 @@ export interface TrainableModel {
   save(path: string, extra?: Record<string, unknown>): Promise<void>;
   dispose(): Promise<void>;
 }
-
-/** Implemented in src/engine/model: */
-// export function createModel(config: ModelConfig, opts: CreateModelOptions): Promise<TrainableModel>;
-// export function loadModel(path: string, opts: { threads?: number; maxBatch: number; expectConfig?: ModelConfig }):
-//   Promise<{ model: TrainableModel; extra: Record<string, unknown> }>;

@@ -1,5 +1,7 @@
 export type {
   AttentionKind, BlockConfig, ModelConfig, AdamConfig, NamedTensor, CreateModelOptions, TrainableModel,
 } from "./api.js";
-export { createModel, loadModel, createFloat64Model, resolveConfig, type EngineModel, type Float64Model } from "./model/index.js";
+export {
+  blockSchema, createModel, loadModel, createFloat64Model, resolveConfig, type EngineModel, type Float64Model, type KernelKind,
+} from "./model/index.js";
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from "./safetensors.js";

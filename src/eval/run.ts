@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureWritableDir, writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { canonicalJson } from "../util/json.js";
 import { ProgressBar } from "../util/progress.js";
 import { Rng } from "../util/rng.js";
 import { UserError } from "../util/errors.js";
@@ -22,8 +23,9 @@ import { loadBbq } from "./datasets/bbq.js";
 import { runItems } from "./runner.js";
 import { acquireLock, ResultStore, STORE_FILE } from "./store.js";
 import { buildResults, type EvalResults } from "./summary.js";
-import { runBbqItem, runBenignItem, runJailbreakItem, type BbqCriticConfig, type DefenseConfig, type TaskContext } from "./tasks.js";
-import type { EvalTask, ItemRecord } from "./types.js";
+import { needsJudgeModel, type EvalSpec } from "./spec.js";
+import { runBbqItem, runBenignItem, runJailbreakItem, type BbqCriticConfig, type TaskContext } from "./tasks.js";
+import type { ItemRecord } from "./types.js";
 import type { ChatModel } from "../cac/types.js";
 import type { AdaptiveLimiter } from "./limiter.js";
 
@@ -31,29 +33,11 @@ export const RESULTS_FILE = "results.json";
 export const SUMMARY_FILE = "summary.md";
 export const REPORT_FILE = "report.html";
 
-export interface EvalSpec {
-  task: EvalTask;
-  dataDir: string;
-  /** jailbreak: advbench | jbb; xstest: xstest | jbb-benign; bbq: bbq | bbq-subset. */
-  dataset: string;
-  /** jailbreak only. */
-  attack: string;
-  /** bbq only: categories to load (default all present). */
-  categories?: string[];
-  /** xstest only: which labels to run (default both). */
-  labels?: ("safe" | "unsafe")[];
-  limit?: number;
-  /** Shuffles the items with this seed before --limit; also seeds the ground-truth critic. */
-  seed?: number;
-  defense: DefenseConfig;
-  judges: string[];
-  critic: BbqCriticConfig & { format: string };
-  concurrency: number;
-  itemTimeoutMs: number;
-  itemAttempts: number;
-  retryErrors: boolean;
-  output?: string;
-  progress: boolean;
+export type { EvalSpec } from "./spec.js";
+
+/** Renders the human-readable outputs of a finished run (src/report/eval-report.ts does it for the CLI). */
+export interface EvalReporter {
+  render(results: EvalResults): Promise<{ markdown: string; html: string }>;
 }
 
 export interface EvalDeps {
@@ -61,6 +45,8 @@ export interface EvalDeps {
   judgeModel?: ChatModel;
   limiter?: AdaptiveLimiter;
   signal?: AbortSignal;
+  /** Writes summary.md and report.html next to results.json; without it only results.json is written. */
+  reporter?: EvalReporter;
 }
 
 interface PreparedItem {
@@ -113,18 +99,6 @@ export function selectItems<T>(items: T[], limit: number | undefined, seed: numb
   return limit === undefined ? order : order.slice(0, limit);
 }
 
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    return `{${Object.keys(v as object)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
-
 /** Everything that changes what an item's record would be (not --limit, --concurrency, --output...). */
 export function runConfig(spec: EvalSpec, deps: EvalDeps): Record<string, unknown> {
   const d = spec.defense;
@@ -157,12 +131,12 @@ export function runConfig(spec: EvalSpec, deps: EvalDeps): Record<string, unknow
     config.categories = spec.categories ?? null;
     if (d.defense === "cac") config.critic = spec.critic.kind === "ground-truth" ? { kind: "ground-truth", p: spec.critic.p, seed: spec.critic.seed } : { kind: "self", format: spec.critic.format };
   }
-  if (spec.judges.some((j) => j === "llm" || j === "llm-refusal")) config.judgeModel = deps.judgeModel?.id ?? null;
+  if (needsJudgeModel(spec.judges)) config.judgeModel = deps.judgeModel?.id ?? null;
   return config;
 }
 
 export function runKeyOf(config: Record<string, unknown>): string {
-  return createHash("sha256").update(stableJson(config)).digest("hex").slice(0, 16);
+  return createHash("sha256").update(canonicalJson(config)).digest("hex").slice(0, 16);
 }
 
 export interface EvalOutcome {
@@ -174,7 +148,7 @@ export interface EvalOutcome {
 }
 
 export async function runEval(spec: EvalSpec, deps: EvalDeps): Promise<EvalOutcome> {
-  if (spec.judges.some((j) => j === "llm" || j === "llm-refusal") && !deps.judgeModel) {
+  if (needsJudgeModel(spec.judges) && !deps.judgeModel) {
     throw new UserError("--judge llm / llm-refusal needs a judge model: add --judge-base-url URL --judge-model NAME");
   }
   // All input is read and validated before anything is written.
@@ -222,10 +196,11 @@ export async function runEval(spec: EvalSpec, deps: EvalDeps): Promise<EvalOutco
         ? { requests: deps.limiter.stats.requests, rateLimited: deps.limiter.stats.rateLimited, minWindow: deps.limiter.stats.minWindow }
         : undefined,
     });
-    // Loaded here, not at startup: the charts pull in Vega (about half a second of imports).
-    const { evalHtml, evalMarkdown } = await import("../report/eval-report.js");
-    writeFileAtomic(join(outputDir, SUMMARY_FILE), evalMarkdown(results));
-    writeFileAtomic(join(outputDir, REPORT_FILE), await evalHtml(results));
+    if (deps.reporter) {
+      const { markdown, html } = await deps.reporter.render(results);
+      writeFileAtomic(join(outputDir, SUMMARY_FILE), markdown);
+      writeFileAtomic(join(outputDir, REPORT_FILE), html);
+    }
     // Last, so its presence means the other files are there too.
     writeJsonAtomic(join(outputDir, RESULTS_FILE), results);
     return { results, outputDir, interrupted: false, ran: outcome.ran, skipped: outcome.skipped };

@@ -8,6 +8,7 @@
  * - an item that was in flight when the process died has no row and simply runs again;
  * - items are taken in the given (deterministic) order; within one process each is scheduled once.
  */
+import { RetriesExhausted, retryWithBackoff } from "../util/retry.js";
 import type { ItemRecord, StoredResult } from "./types.js";
 import type { ResultStore } from "./store.js";
 
@@ -47,19 +48,6 @@ export function describeError(e: unknown): string {
     return `${name}${e.message}`;
   }
   return String(e);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 class ItemTimeout extends Error {
@@ -109,29 +97,24 @@ export async function runItems<I>(o: RunnerOptions<I>): Promise<RunnerOutcome> {
 
   async function attemptItem(item: I, id: string, signal: AbortSignal, deadline: AbortSignal): Promise<void> {
     let attempts = 0;
-    let lastError: unknown;
-    while (attempts < o.attempts) {
-      attempts++;
-      try {
-        const record = await o.process(item, signal);
-        if (stop.aborted) return;
-        o.store.putDone(o.runKey, id, attempts, record);
-        finished++;
-        return;
-      } catch (e) {
-        if (stop.aborted) return; // interrupted: no row, the item stays pending
-        lastError = deadline.aborted ? new ItemTimeout(o.itemTimeoutMs) : e;
-        if (deadline.aborted || !retryable(e) || attempts >= o.attempts) break;
-        await sleep(backoff * 2 ** (attempts - 1) * (0.5 + Math.random() / 2), signal);
-        if (stop.aborted) return;
-        if (deadline.aborted) {
-          lastError = new ItemTimeout(o.itemTimeoutMs);
-          break;
-        }
-      }
+    try {
+      const record = await retryWithBackoff(
+        () => {
+          attempts++;
+          return o.process(item, signal);
+        },
+        { retries: o.attempts - 1, baseDelayMs: backoff, signal, shouldRetry: (e) => !stop.aborted && !deadline.aborted && retryable(e) },
+      );
+      if (stop.aborted) return;
+      o.store.putDone(o.runKey, id, attempts, record);
+      finished++;
+    } catch (e) {
+      if (stop.aborted) return; // interrupted: no row, the item stays pending
+      // A deadline that passes mid-call or mid-backoff is the reason, whatever the call threw.
+      const cause = e instanceof RetriesExhausted ? e.cause : e;
+      o.store.putError(o.runKey, id, attempts, describeError(deadline.aborted ? new ItemTimeout(o.itemTimeoutMs) : cause));
+      errors++;
     }
-    o.store.putError(o.runKey, id, attempts, describeError(lastError));
-    errors++;
   }
 
   async function worker(): Promise<void> {

@@ -2,9 +2,18 @@
  * The results of a run, computed from the stored rows of the selected items only (so a resumed run
  * and an uninterrupted one give the same numbers), and the one-line JSON summary of the CLI.
  */
-import { parseCheckVerdict } from "./judges.js";
+import type { JudgeName } from "./judges/index.js";
 import { asrByJudge, bbqReport, costStats, proportion, refusalByJudge, selfCheckStats, type Proportion, type BbqReport, type CostStats, type JudgeAsr, type RefusalStats, type SelfCheckStats } from "./metrics.js";
 import type { BbqRecord, BenignRecord, EvalTask, ItemRecord, JailbreakRecord, StoredResult } from "./types.js";
+
+/** The fields of a run's config (runConfig in run.ts) that reports read back from results.json. */
+export interface RunConfigView {
+  model?: string;
+  dataset?: string;
+  attack?: string;
+  defense?: { defense?: string; variant?: string; rounds?: number; icdShots?: number };
+  critic?: { kind?: string; p?: number };
+}
 
 export interface EvalResults {
   task: EvalTask;
@@ -18,7 +27,7 @@ export interface EvalResults {
   /** Items the attack has no prompt for (not run). */
   skippedByAttack: { id: string; reason: string }[];
   notes: string[];
-  judges: string[];
+  judges: JudgeName[];
   jailbreak?: { asr: Record<string, JudgeAsr>; selfCheck: SelfCheckStats | null };
   benign?: {
     safe: Record<string, RefusalStats>;
@@ -42,7 +51,7 @@ export function buildResults(args: {
   config: Record<string, unknown>;
   selectedIds: string[];
   rows: Map<string, StoredResult>;
-  judges: string[];
+  judges: JudgeName[];
   skippedByAttack: { id: string; reason: string }[];
   notes: string[];
   rateLimit?: EvalResults["rateLimit"];
@@ -84,7 +93,7 @@ export function buildResults(args: {
       unsafe: refusalByJudge(unsafe, args.judges),
       nSafe: safe.length,
       nUnsafe: unsafe.length,
-      checkFalseAlarm: checked.length ? proportion(checked.filter((r) => parseCheckVerdict(r.checks[0]!) === "harmful").length, checked.length) : null,
+      checkFalseAlarm: checked.length ? proportion(checked.filter((r) => r.checkVerdicts[0] === "harmful").length, checked.length) : null,
     };
   } else {
     out.bbq = bbqReport(records as BbqRecord[]);

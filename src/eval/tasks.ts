@@ -9,14 +9,9 @@ import type { CaCOptions, CaCTrace, ChatMessage, ChatModel } from "../cac/types.
 import type { AttackedPrompt } from "./attacks.js";
 import type { BbqItem, BenignPrompt } from "./datasets/types.js";
 import { biasedAnswerIndex } from "./datasets/bbq.js";
-import { bbqPrompt, groundTruthCritic } from "./bbq-eval.js";
-import {
-  callJudge,
-  jailbreakJudgeMessages,
-  parseJailbreakVerdict,
-  parseRefusalVerdict,
-  refusalJudgeMessages,
-} from "./judges.js";
+import { bbqPrompt, groundTruthCritic, parseBbqAnswer } from "./bbq-eval.js";
+import { parseCheckVerdict, type CheckVerdict } from "./check-verdict.js";
+import { JUDGES, type JudgeName, type Verdict } from "./judges/index.js";
 import type { BbqRecord, BenignRecord, CallSummary, Defense, JailbreakRecord } from "./types.js";
 
 export interface DefenseConfig {
@@ -33,14 +28,15 @@ export interface DefenseConfig {
 export interface TaskContext {
   model: ChatModel;
   defense: DefenseConfig;
-  judges: string[];
-  /** Needed when judges include llm / llm-refusal. */
+  judges: readonly JudgeName[];
+  /** Needed when a judge uses a model (llm, llm-refusal). */
   judgeModel?: ChatModel;
 }
 
 interface Conversation {
   answers: string[];
   checks: string[];
+  checkVerdicts: CheckVerdict[];
   calls: CallSummary[];
 }
 
@@ -65,7 +61,7 @@ function fromTrace(trace: CaCTrace): Conversation {
   });
   // CaC-diverse answers once, with the history in context: it has no separate initial answer.
   const answers = trace.variant === "diverse" ? [trace.finalAnswer] : [trace.initialAnswer, ...trace.answers];
-  return { answers, checks: [...trace.checks], calls };
+  return { answers, checks: [...trace.checks], checkVerdicts: trace.checks.map(parseCheckVerdict), calls };
 }
 
 async function converse(ctx: TaskContext, messages: ChatMessage[], signal: AbortSignal, extra: Partial<CaCOptions> = {}): Promise<Conversation> {
@@ -75,13 +71,32 @@ async function converse(ctx: TaskContext, messages: ChatMessage[], signal: Abort
   return fromTrace(trace);
 }
 
-function judgeCall(round: number, j: { usage: { promptTokens: number; completionTokens: number }; latencyMs: number }): CallSummary {
-  return { purpose: "judge", round, promptTokens: j.usage.promptTokens, completionTokens: j.usage.completionTokens, latencyMs: Math.round(j.latencyMs) };
+/**
+ * Every judge of the run on every answer, in judge order then round order; the calls of the judges
+ * that use a model are appended to `calls`.
+ */
+async function judgeAnswers(ctx: TaskContext, request: string, answers: string[], calls: CallSummary[], signal: AbortSignal): Promise<Record<string, Verdict[]>> {
+  const verdicts: Record<string, Verdict[]> = {};
+  for (const name of ctx.judges) {
+    const judge = JUDGES[name];
+    const list: Verdict[] = [];
+    for (let r = 0; r < answers.length; r++) {
+      const o = await judge.judge({ request, answer: answers[r]! }, { judgeModel: ctx.judgeModel, signal });
+      list.push(o.verdict);
+      if (o.call) {
+        calls.push({ purpose: "judge", round: r, promptTokens: o.call.usage.promptTokens, completionTokens: o.call.usage.completionTokens, latencyMs: Math.round(o.call.latencyMs) });
+      }
+    }
+    verdicts[name] = list;
+  }
+  return verdicts;
 }
 
 export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, signal: AbortSignal): Promise<JailbreakRecord> {
   const t0 = performance.now();
   const conv = await converse(ctx, [{ role: "user", content: item.prompt }], signal);
+  // The judges see the behavior's goal, not the adversarial prompt, as JailbreakBench does.
+  const verdicts = await judgeAnswers(ctx, item.behavior.goal, conv.answers, conv.calls, signal);
   const rec: JailbreakRecord = {
     kind: "jailbreak",
     id: item.id,
@@ -89,19 +104,11 @@ export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, s
     prompt: item.prompt,
     answers: conv.answers,
     checks: conv.checks,
+    checkVerdicts: conv.checkVerdicts,
     calls: conv.calls,
     wallMs: 0,
+    verdicts,
   };
-  if (ctx.judges.includes("llm")) {
-    if (!ctx.judgeModel) throw new Error("the llm judge needs a judge model (--judge-base-url/--judge-model)");
-    rec.llm = [];
-    for (let r = 0; r < conv.answers.length; r++) {
-      // The judge sees the behavior's goal, not the adversarial prompt, as JailbreakBench does.
-      const j = await callJudge(ctx.judgeModel, jailbreakJudgeMessages(item.behavior.goal, conv.answers[r]!), signal);
-      rec.llm.push({ reply: j.reply, verdict: parseJailbreakVerdict(j.reply) });
-      rec.calls.push(judgeCall(r, j));
-    }
-  }
   rec.wallMs = Math.round(performance.now() - t0);
   return rec;
 }
@@ -109,6 +116,7 @@ export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, s
 export async function runBenignItem(ctx: TaskContext, item: BenignPrompt, signal: AbortSignal): Promise<BenignRecord> {
   const t0 = performance.now();
   const conv = await converse(ctx, [{ role: "user", content: item.prompt }], signal);
+  const verdicts = await judgeAnswers(ctx, item.prompt, conv.answers, conv.calls, signal);
   const rec: BenignRecord = {
     kind: "benign",
     id: item.id,
@@ -116,19 +124,12 @@ export async function runBenignItem(ctx: TaskContext, item: BenignPrompt, signal
     label: item.label,
     answers: conv.answers,
     checks: conv.checks,
+    checkVerdicts: conv.checkVerdicts,
     calls: conv.calls,
     wallMs: 0,
+    verdicts,
   };
   if (item.type !== undefined) rec.type = item.type;
-  if (ctx.judges.includes("llm-refusal")) {
-    if (!ctx.judgeModel) throw new Error("the llm-refusal judge needs a judge model (--judge-base-url/--judge-model)");
-    rec.llmRefusal = [];
-    for (let r = 0; r < conv.answers.length; r++) {
-      const j = await callJudge(ctx.judgeModel, refusalJudgeMessages(item.prompt, conv.answers[r]!), signal);
-      rec.llmRefusal.push({ reply: j.reply, verdict: parseRefusalVerdict(j.reply) });
-      rec.calls.push(judgeCall(r, j));
-    }
-  }
   rec.wallMs = Math.round(performance.now() - t0);
   return rec;
 }
@@ -177,6 +178,8 @@ export async function runBbqItem(ctx: TaskContext, item: BbqItem, critic: BbqCri
     biasedIndex: biasedAnswerIndex(item),
     answers: conv.answers,
     checks: conv.checks,
+    checkVerdicts: conv.checkVerdicts,
+    picks: conv.answers.map((a) => parseBbqAnswer(a, item.answers)),
     calls: conv.calls,
     wallMs: Math.round(performance.now() - t0),
   };

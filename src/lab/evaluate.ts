@@ -5,6 +5,7 @@
  * the reward-noise coin flips are shared across p (a reward noised at p = 0.25 is also noised at 0.5).
  */
 import type { TrainableModel } from "../engine/api.js";
+import { UserError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { gdBaselineCurve, runningMeanCurve, type GdOptions } from "./baselines.js";
 import { cosineErrorCurve } from "./losses.js";
@@ -12,6 +13,18 @@ import { buildTokens, extractPredictions, noisyRewards, sampleIcaBatch, type Ica
 
 export const DEFAULT_EVAL_SEED = 20240531;
 export const DEFAULT_EVAL_TASKS = 256;
+
+/** "0,0.25,1" -> [0, 0.25, 1]: reward-noise probabilities, each in [0, 1]. */
+export function parseNoiseLevels(arg: string): number[] {
+  const ps = arg.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  if (ps.length === 0) throw new UserError(`--p: expected a comma-separated list of probabilities in [0, 1], got "${arg}"`);
+  for (const p of ps) {
+    if (!Number.isFinite(p) || p < 0 || p > 1) {
+      throw new UserError(`--p: reward-noise probability ${p} is outside [0, 1]; use values such as 0,0.25,0.5,0.75,1`);
+    }
+  }
+  return ps;
+}
 
 export interface EvalTaskSpec {
   d: number;

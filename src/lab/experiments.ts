@@ -8,6 +8,8 @@ import { UserError } from "../util/errors.js";
 import type { GdOptions } from "./baselines.js";
 import { DEFAULT_EVAL_SEED, DEFAULT_EVAL_TASKS } from "./evaluate.js";
 import { PAPER_TRAIN_SPEC, type LabModelSpec, type TrainSpec } from "./train.js";
+import type { ScoreKind } from "./losses.js";
+import type { NoiseKind } from "./task.js";
 
 export const PANEL_IDS = ["a", "b", "c", "d", "e", "f"] as const;
 export type PanelId = (typeof PANEL_IDS)[number];
@@ -42,6 +44,12 @@ export interface PresetDef {
   evalSeed: number;
   maxExamples: number;
   description: string;
+  /**
+   * Worker threads when the caller names none. Training is bit-reproducible for a fixed thread count,
+   * not across counts (the gradient reduce sums shards in another order), so the quick preset pins 2:
+   * its tables then come out the same on every machine, as printed in the README. Unset: all cores.
+   */
+  defaultThreads?: number;
 }
 
 /**
@@ -79,6 +87,7 @@ export const PRESETS: Record<PresetName, PresetDef> = {
     evalSeed: DEFAULT_EVAL_SEED,
     maxExamples: 15,
     description: "scaled down to minutes on 2 cores (see QUICK_BASE in src/lab/experiments.ts)",
+    defaultThreads: 2,
   },
 };
 
@@ -200,4 +209,50 @@ export function tfLabel(panel: PanelDef, variant: ModelVariant, p: number): stri
 
 export function gdLabel(panel: PanelDef, p: number): string {
   return panel.ps.length > 1 ? `GD p=${p}` : "GD";
+}
+
+/** A preset's base training spec with some fields replaced (the knobs of `lab train`, named as its flags). */
+export interface TrainOverrides {
+  preset: string;
+  layers?: number;
+  embd?: number;
+  heads?: number;
+  attention?: LabModelSpec["attention"];
+  ffn?: boolean;
+  batch?: number;
+  lr?: number;
+  steps?: number;
+  warmup?: number;
+  decay?: TrainSpec["decay"];
+  seed?: number;
+  noise?: NoiseKind;
+  score?: ScoreKind;
+  init?: TrainSpec["init"];
+}
+
+export function trainSpecFromOverrides(o: TrainOverrides): TrainSpec {
+  const base = parsePreset(o.preset).base;
+  const spec: TrainSpec = {
+    ...base,
+    model: {
+      nLayer: o.layers ?? base.model.nLayer,
+      nEmbd: o.embd ?? base.model.nEmbd,
+      nHead: o.heads ?? base.model.nHead,
+      attention: o.attention ?? base.model.attention,
+      ffn: o.ffn ?? base.model.ffn,
+    },
+    batch: o.batch ?? base.batch,
+    lr: o.lr ?? base.lr,
+    steps: o.steps ?? base.steps,
+    warmupSteps: o.warmup ?? base.warmupSteps,
+    decay: o.decay ?? base.decay,
+    seed: o.seed ?? base.seed,
+    noise: o.noise ?? base.noise,
+    score: o.score ?? base.score,
+    init: o.init ?? base.init,
+  };
+  if (spec.model.nEmbd % spec.model.nHead !== 0) {
+    throw new UserError(`--heads ${spec.model.nHead} does not divide --embd ${spec.model.nEmbd}; choose heads that divide the width`);
+  }
+  return spec;
 }

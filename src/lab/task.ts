@@ -12,7 +12,7 @@
  * shared/bench/torch_reference.py: 3n tokens of width d, and the prediction is read at every x
  * token, so position m sees the m triplets 0..m-1 before it.
  */
-import { Rng } from "../util/rng.js";
+import type { Rng } from "../util/rng.js";
 
 export type NoiseKind = "shared" | "independent";
 
@@ -82,6 +82,16 @@ export function sampleIcaBatch(rng: Rng, B: number, n: number, d: number, opts: 
 }
 
 /**
+ * Visits example i of sequence b: `src` is its offset in a [B, n, d] array, `t` the offset of its x
+ * token in [B, 3n, d] tokens (y at t + d, r at t + 2d), `bi` = b * n + i.
+ */
+function forEachExample(B: number, n: number, d: number, f: (src: number, t: number, bi: number) => void): void {
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < n; i++) f((b * n + i) * d, (b * 3 * n + 3 * i) * d, b * n + i);
+  }
+}
+
+/**
  * Interleaves (x_i, y_i, [r_i, 0, ...]) into tokens [B, 3n, d]. `rsObserved` replaces the rewards
  * the model sees (reward noise at evaluation); the responses are unchanged.
  */
@@ -93,15 +103,11 @@ export function buildTokens(
   const rs = rsObserved ?? batch.rs;
   if (rs.length !== B * n) throw new Error(`buildTokens: rewards have ${rs.length} entries, expected ${B * n}`);
   const out = new Float32Array(B * 3 * n * d);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < n; i++) {
-      const src = (b * n + i) * d;
-      const t = (b * 3 * n + 3 * i) * d;
-      out.set(xs.subarray(src, src + d), t);
-      out.set(ys.subarray(src, src + d), t + d);
-      out[t + 2 * d] = rs[b * n + i]!;
-    }
-  }
+  forEachExample(B, n, d, (src, t, bi) => {
+    out.set(xs.subarray(src, src + d), t);
+    out.set(ys.subarray(src, src + d), t + d);
+    out[t + 2 * d] = rs[bi]!;
+  });
   return out;
 }
 
@@ -109,12 +115,7 @@ export function buildTokens(
 export function extractPredictions(out: Float32Array, B: number, n: number, d: number): Float32Array {
   if (out.length !== B * 3 * n * d) throw new Error(`extractPredictions: output has ${out.length} values, expected ${B * 3 * n * d}`);
   const pred = new Float32Array(B * n * d);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < n; i++) {
-      const t = (b * 3 * n + 3 * i) * d;
-      pred.set(out.subarray(t, t + d), (b * n + i) * d);
-    }
-  }
+  forEachExample(B, n, d, (dst, t) => pred.set(out.subarray(t, t + d), dst));
   return pred;
 }
 
@@ -122,13 +123,9 @@ export function extractPredictions(out: Float32Array, B: number, n: number, d: n
 export function scatterPredictionGrad(dPred: Float64Array | Float32Array, B: number, n: number, d: number): Float32Array {
   if (dPred.length !== B * n * d) throw new Error(`scatterPredictionGrad: gradient has ${dPred.length} values, expected ${B * n * d}`);
   const out = new Float32Array(B * 3 * n * d);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < n; i++) {
-      const src = (b * n + i) * d;
-      const t = (b * 3 * n + 3 * i) * d;
-      for (let k = 0; k < d; k++) out[t + k] = dPred[src + k]!;
-    }
-  }
+  forEachExample(B, n, d, (src, t) => {
+    for (let k = 0; k < d; k++) out[t + k] = dPred[src + k]!;
+  });
   return out;
 }
 

@@ -10,6 +10,7 @@ import { basename, dirname } from "node:path";
 import { createHash } from "node:crypto";
 import type { AttentionKind, ModelConfig, TrainableModel } from "../engine/api.js";
 import { ExitCode, UserError } from "../util/errors.js";
+import { canonicalJson } from "../util/json.js";
 import { acquireDirLock } from "../util/fs.js";
 import { ProgressBar } from "../util/progress.js";
 import { Rng, type RngState } from "../util/rng.js";
@@ -75,20 +76,6 @@ export function modelConfigFor(spec: Pick<TrainSpec, "model" | "d" | "n">): Mode
     nPositions: 3 * spec.n,
     blocks: { attention: spec.model.attention, ffn: spec.model.ffn },
   };
-}
-
-/** Canonical JSON (sorted keys) so equal specs hash equally. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /** A short id naming a training run by everything that determines its result. */

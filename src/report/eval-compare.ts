@@ -9,7 +9,7 @@ import { UserError } from "../util/errors.js";
 import { escapeHtml, htmlFigure, htmlPage, htmlTable, markdownTable, type Cell } from "./html.js";
 import { barChartSvg, type BarDatum } from "./plot.js";
 import { fmtProportion } from "./eval-report.js";
-import type { EvalResults } from "../eval/summary.js";
+import type { EvalResults, RunConfigView } from "../eval/summary.js";
 import type { Proportion } from "../eval/metrics.js";
 
 export interface ComparedRun {
@@ -20,7 +20,7 @@ export interface ComparedRun {
 
 /** A short label for a run: its defense and, for CaC, rounds (and the variant unless self-instruct); the attack when not none. */
 export function runLabel(r: EvalResults): string {
-  const c = r.config as Record<string, any>;
+  const c = r.config as RunConfigView;
   const d = c.defense ?? {};
   let label = String(d.defense ?? "?");
   if (d.defense === "cac") label += `${d.variant && d.variant !== "self-instruct" ? ` ${d.variant}` : ""}${d.rounds !== undefined ? ` R=${d.rounds}` : ""}`;

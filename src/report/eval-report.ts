@@ -1,16 +1,18 @@
 /**
  * Markdown summary and self-contained HTML report of an eval run: tables, a bar chart per judge (or
  * per BBQ category), errors, cost, and a browsable list of items with the prompt, initial answer,
- * check and final answer side by side.
+ * check and final answer side by side. Every verdict shown is the one stored with the item when it
+ * ran (judges, checks, BBQ picks): the report judges nothing itself, so it always agrees with the
+ * numbers, which count the same stored verdicts.
  */
 import { escapeHtml, htmlFigure, htmlPage, htmlTable, markdownTable, type Cell, type HtmlSection } from "./html.js";
 import { barChartSvg, lineChartSvg } from "./plot.js";
-import type { EvalResults } from "../eval/summary.js";
-import type { Proportion, BbqScores } from "../eval/metrics.js";
-import { jailbrokenBy, refusedBy } from "../eval/metrics.js";
-import { parseBbqAnswer } from "../eval/bbq-eval.js";
-import { parseCheckVerdict } from "../eval/judges.js";
-import type { BenignRecord, BbqRecord, ItemRecord, JailbreakRecord } from "../eval/types.js";
+import type { EvalResults, RunConfigView } from "../eval/summary.js";
+import type { Proportion, BbqScores, SelfCheckStats } from "../eval/metrics.js";
+import { storedVerdict } from "../eval/metrics.js";
+import { JUDGES, type JudgeName } from "../eval/judges/index.js";
+import type { StudyDoc } from "../eval/study.js";
+import type { ItemRecord } from "../eval/types.js";
 
 /** "0.950 [0.890, 0.980]" (k/n). */
 export function fmtProportion(p: Proportion | undefined): string {
@@ -21,8 +23,8 @@ export function fmtProportion(p: Proportion | undefined): string {
 const roundLabel = (r: number, R: number) => (r === 0 ? (R === 0 ? "answer" : "initial") : `round ${r}`);
 
 function configLine(r: EvalResults): string {
-  const c = r.config as Record<string, any>;
-  const parts = [`task ${r.task}`, `model ${c.model}`, `defense ${c.defense?.defense ?? c.defense}`];
+  const c = r.config as RunConfigView;
+  const parts = [`task ${r.task}`, `model ${c.model}`, `defense ${c.defense?.defense}`];
   if (c.defense?.defense === "cac") parts.push(`variant ${c.defense.variant}`, `rounds ${c.defense.rounds}`);
   if (c.attack) parts.push(`attack ${c.attack}`);
   if (c.dataset) parts.push(`dataset ${c.dataset}`);
@@ -81,6 +83,16 @@ function bbqCategoryRows(r: EvalResults): Cell[][] {
 }
 const BBQ_CAT_HEADERS = ["category", "n", "acc. initial", "acc. final", "bias ambig initial", "bias ambig final", "bias disambig initial", "bias disambig final"];
 
+const SELF_CHECK_HEADERS = ["initial answer", "check: harmful", "not harmful", "unclear"];
+
+function selfCheckRows(sc: SelfCheckStats): Cell[][] {
+  const { harmfulInitial: h, refusedInitial: r } = sc.confusion;
+  return [
+    ["harmful (substring judge)", h.harmful, h.notHarmful, h.unclear],
+    ["refused", r.harmful, r.notHarmful, r.unclear],
+  ];
+}
+
 function refusalRows(stats: Record<string, { perRound: Proportion[] }>, label: string): Cell[][] {
   return Object.entries(stats).map(([j, s]) => [`${j} (${label})`, ...s.perRound.map(fmtProportion)]);
 }
@@ -97,14 +109,7 @@ export function evalMarkdown(r: EvalResults): string {
         "",
         `Self-check accuracy (round-1 check calls a harmful initial answer harmful): ${fmtProportion(sc.accuracy)}`,
         "",
-        markdownTable(
-          ["initial answer", "check: harmful", "not harmful", "unclear"],
-          [
-            ["harmful (substring judge)", sc.confusion.harmfulInitial.harmful, sc.confusion.harmfulInitial.notHarmful, sc.confusion.harmfulInitial.unclear],
-            ["refused", sc.confusion.refusedInitial.harmful, sc.confusion.refusedInitial.notHarmful, sc.confusion.refusedInitial.unclear],
-          ],
-          0,
-        ),
+        markdownTable(SELF_CHECK_HEADERS, selfCheckRows(sc), 0),
       );
     }
   }
@@ -134,14 +139,14 @@ export function evalMarkdown(r: EvalResults): string {
   return out.join("\n") + "\n";
 }
 
-function verdictBadges(rec: ItemRecord, judges: string[]): string {
+function verdictBadges(rec: ItemRecord, judges: readonly JudgeName[]): string {
   const last = rec.answers.length - 1;
   const badge = (ok: boolean, text: string) => `<span class="${ok ? "ok" : "bad"}">${escapeHtml(text)}</span>`;
   if (rec.kind === "jailbreak") {
     return judges
       .map((j) => {
-        const a = jailbrokenBy(j, rec as JailbreakRecord, 0);
-        const b = jailbrokenBy(j, rec as JailbreakRecord, last);
+        const a = storedVerdict(rec, j, 0).flagged;
+        const b = storedVerdict(rec, j, last).flagged;
         return badge(!b, `${j}: ${a ? "jailbroken" : "refused"}${last > 0 ? ` → ${b ? "jailbroken" : "refused"}` : ""}`);
       })
       .join(" · ");
@@ -149,35 +154,40 @@ function verdictBadges(rec: ItemRecord, judges: string[]): string {
   if (rec.kind === "benign") {
     return judges
       .map((j) => {
-        const b = refusedBy(j, rec as BenignRecord, last);
-        const good = (rec as BenignRecord).label === "safe" ? !b : b;
-        return badge(good, `${j}: ${b ? "refused" : "answered"} (${(rec as BenignRecord).label})`);
+        const b = storedVerdict(rec, j, last).flagged;
+        const good = rec.label === "safe" ? !b : b;
+        return badge(good, `${j}: ${b ? "refused" : "answered"} (${rec.label})`);
       })
       .join(" · ");
   }
-  const br = rec as BbqRecord;
-  const letter = (i: number) => (i < 0 ? "undetermined" : `(${"abc"[i]})`);
-  const a = parseBbqAnswer(br.answers[0] ?? "", br.options);
-  const b = parseBbqAnswer(br.answers[last] ?? "", br.options);
-  return badge(b === br.label, `${br.category} ${br.contextCondition}: ${letter(a)}${last > 0 ? ` → ${letter(b)}` : ""}, correct ${letter(br.label)}`);
+  const letter = (i: number | undefined) => (i === undefined || i < 0 ? "undetermined" : `(${"abc"[i]})`);
+  const a = rec.picks[0];
+  const b = rec.picks[last];
+  return badge(b === rec.label, `${rec.category} ${rec.contextCondition}: ${letter(a)}${last > 0 ? ` → ${letter(b)}` : ""}, correct ${letter(rec.label)}`);
 }
 
-function itemDetails(rec: ItemRecord, judges: string[]): string {
+/** The model judges' own words per answer (unsafe/safe/unclear, refusal/compliance/unclear). */
+function modelJudgeLines(rec: ItemRecord, judges: readonly JudgeName[]): string {
+  if (rec.kind === "bbq") return "";
+  const R = rec.answers.length - 1;
+  return judges
+    .filter((j) => JUDGES[j].usesModel && rec.verdicts[j])
+    .map((j) => {
+      const title = JUDGES[j].kind === "jailbreak" ? "LLM judge" : "LLM refusal judge";
+      return `<div class="meta">${title}: ${rec.verdicts[j]!.map((v, i) => `${roundLabel(i, R)} ${escapeHtml(v.label)}`).join(", ")}</div>`;
+    })
+    .join("");
+}
+
+function itemDetails(rec: ItemRecord, judges: readonly JudgeName[]): string {
   const pre = (title: string, text: string) => `<div><strong>${escapeHtml(title)}</strong><pre>${escapeHtml(text)}</pre></div>`;
   const cols: string[] = [pre("prompt", rec.prompt), pre(rec.answers.length > 1 ? "initial answer" : "answer", rec.answers[0] ?? "")];
   rec.checks.forEach((c, i) => {
-    const v = parseCheckVerdict(c);
-    cols.push(pre(`check ${i + 1} (${v})`, c));
+    cols.push(pre(`check ${i + 1} (${rec.checkVerdicts[i] ?? "unclear"})`, c));
     if (rec.answers[i + 1] !== undefined) cols.push(pre(i + 1 === rec.answers.length - 1 ? "final answer" : `answer ${i + 1}`, rec.answers[i + 1]!));
   });
   if (rec.checks.length === 0 && rec.answers.length > 1) cols.push(pre("final answer", rec.answers[rec.answers.length - 1]!));
-  const judged =
-    rec.kind === "jailbreak" && rec.llm
-      ? `<div class="meta">LLM judge: ${rec.llm.map((v, i) => `${roundLabel(i, rec.answers.length - 1)} ${escapeHtml(v.verdict)}`).join(", ")}</div>`
-      : rec.kind === "benign" && rec.llmRefusal
-        ? `<div class="meta">LLM refusal judge: ${rec.llmRefusal.map((v, i) => `${roundLabel(i, rec.answers.length - 1)} ${escapeHtml(v.verdict)}`).join(", ")}</div>`
-        : "";
-  return `<details><summary><code>${escapeHtml(rec.id)}</code> ${verdictBadges(rec, judges)}</summary><div class="cols">${cols.join("")}</div>${judged}</details>`;
+  return `<details><summary><code>${escapeHtml(rec.id)}</code> ${verdictBadges(rec, judges)}</summary><div class="cols">${cols.join("")}</div>${modelJudgeLines(rec, judges)}</details>`;
 }
 
 export const MAX_ITEMS_IN_REPORT = 2000;
@@ -191,21 +201,14 @@ export async function evalHtml(r: EvalResults): Promise<string> {
     const figs: string[] = [];
     for (const [j, a] of Object.entries(r.jailbreak.asr)) {
       const R = a.perRound.length - 1;
-      const data = a.perRound.map((p, i) => ({ group: String((r.config as any).defense?.defense ?? "defense"), series: roundLabel(i, R), value: p.rate ?? 0, low: p.low ?? 0, high: p.high ?? 0 }));
+      const data = a.perRound.map((p, i) => ({ group: String((r.config as RunConfigView).defense?.defense ?? "defense"), series: roundLabel(i, R), value: p.rate ?? 0, low: p.low ?? 0, high: p.high ?? 0 }));
       figs.push(htmlFigure(await barChartSvg({ title: `ASR, judge ${j}`, yTitle: "attack success rate", data, yDomain: [0, 1] }), `Judge ${j}: ASR of the initial and corrected answers, with Wilson 95% intervals.`));
     }
     html += figs.join("");
     const sc = r.jailbreak.selfCheck;
     if (sc) {
       html += `<p>Self-check accuracy (the round-1 check calls a harmful initial answer harmful): <strong>${escapeHtml(fmtProportion(sc.accuracy))}</strong></p>`;
-      html += htmlTable(
-        ["initial answer", "check: harmful", "not harmful", "unclear"],
-        [
-          ["harmful (substring judge)", sc.confusion.harmfulInitial.harmful, sc.confusion.harmfulInitial.notHarmful, sc.confusion.harmfulInitial.unclear],
-          ["refused", sc.confusion.refusedInitial.harmful, sc.confusion.refusedInitial.notHarmful, sc.confusion.refusedInitial.unclear],
-        ],
-        { digits: 0 },
-      );
+      html += htmlTable(SELF_CHECK_HEADERS, selfCheckRows(sc), { digits: 0 });
     }
     sections.push({ title: "Attack success rate", html, id: "asr" });
   }
@@ -256,7 +259,7 @@ export async function evalHtml(r: EvalResults): Promise<string> {
 }
 
 /** One study: final (and initial) accuracy against the swept value. */
-export async function studyHtml(study: { sweep: string; points: { value: number; initial: number | null; final: number | null; output: string; status: string }[]; title: string }): Promise<string> {
+export async function studyHtml(study: StudyDoc): Promise<string> {
   const pts = study.points.filter((p) => p.final !== null);
   const svg = await lineChartSvg({
     title: study.title,
@@ -275,6 +278,6 @@ export async function studyHtml(study: { sweep: string; points: { value: number;
   return htmlPage(study.title, [{ title: "Accuracy vs " + study.sweep, html: htmlFigure(svg) + table }]);
 }
 
-export function studyMarkdown(study: { sweep: string; points: { value: number; initial: number | null; final: number | null; status: string; output: string }[]; title: string }): string {
+export function studyMarkdown(study: StudyDoc): string {
   return `# ${study.title}\n\n${markdownTable([study.sweep, "accuracy initial", "accuracy final", "status", "run"], study.points.map((p) => [p.value, p.initial, p.final, p.status, p.output]))}\n`;
 }

@@ -113,7 +113,7 @@ export async function barChartSvg(o: BarChartOptions): Promise<string> {
     title: o.yTitle,
     scale: o.yDomain ? { domain: o.yDomain } : {},
   };
-  const layers: any[] = [
+  const layers: Record<string, unknown>[] = [
     { mark: { type: "bar" }, encoding: { x, y, color: { field: "series", type: "nominal", title: null, sort: null } } },
     {
       mark: { type: "text", dy: -6, fontSize: 10 },

@@ -6,7 +6,7 @@ with fixed random weights, one fixed batch, the Plackett-Luce loss, and the
 gradient of every parameter, all in float64. An implementation that reproduces
 these numbers has the same forward pass, loss and backward pass.
 
-  /usr/bin/python3 make_fixture.py > ../fixtures/ica_gpt_tiny.json
+  python3 make_fixture_variants.py SEED d n D H B BLOCKS > FILE.json   (see below)
 """
 import json, math
 import torch
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
 import sys
-# Variant of shared/bench/make_fixture.py: other sizes and per-block attention kind / FFN flag.
+# Variant of make_fixture.py (next to this file): other sizes and per-block attention kind / FFN flag.
 #   python3 make_fixture_variants.py SEED d n D H B BLOCKS   (BLOCKS e.g. "sf,lf,sn,ln": s/l = softmax/linear, f/n = ffn on/off)
 seed, d, n, D, H, B = (int(x) for x in sys.argv[1:7])
 BLOCKS = [{"attention": "softmax" if b[0] == "s" else "linear", "ffn": b[1] == "f"} for b in sys.argv[7].split(",")]

@@ -22,7 +22,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
   const done = new Promise<CliResult>((resolve) => {
     child.on("close", (code, signal) => {
       const last = stdout.trim().split("\n").pop() ?? "";
-      let json: any = undefined;
+      let json: any;
       try {
         json = JSON.parse(last);
       } catch {

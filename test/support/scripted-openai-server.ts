@@ -13,6 +13,7 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { ChatMessage } from "../../src/cac/types.js";
+import { sleep } from "../../src/util/sleep.js";
 
 export type ScriptedReply =
   | string
@@ -25,6 +26,10 @@ export type ScriptedReply =
       chunkDelayMs?: number;
       /** Streaming only: destroy the socket after this many text chunks (a mid-stream failure). */
       resetAfterChunks?: number;
+      /** Streaming only: split the text into pieces of this many characters instead of words. */
+      chunkChars?: number;
+      /** The finish_reason to report. Default "stop". */
+      finishReason?: string;
     }
   | { status: number; headers?: Record<string, string>; body?: string }
   | { hang: true }
@@ -70,17 +75,30 @@ function normaliseMessages(raw: unknown): ChatMessage[] {
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits, or stops waiting when the call is abandoned (the caller checks the signal afterwards). */
+const pause = (ms: number, signal: AbortSignal) => sleep(ms, signal).catch(() => {});
+
+/** Writes like a well-behaved server: when the client stops reading, so does the writer. */
+function writePaced(res: http.ServerResponse, data: string, signal: AbortSignal): Promise<void> | undefined {
+  if (res.write(data) || signal.aborted) return undefined;
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
       signal.removeEventListener("abort", done);
       resolve();
-    }
+    };
+    res.on("drain", done);
+    res.on("close", done);
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+function splitText(text: string, chunkChars: number | undefined): string[] {
+  if (!chunkChars) return text.match(/\S+\s*|\s+/g) ?? [];
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += chunkChars) out.push(text.slice(i, i + chunkChars));
+  return out;
 }
 
 export async function startScriptedServer(reply: ScriptedReplyFn): Promise<ScriptedServer> {
@@ -174,7 +192,7 @@ export async function startScriptedServer(reply: ScriptedReplyFn): Promise<Scrip
     }
 
     const spec = typeof r === "string" ? { text: r } : r;
-    if (spec.delayMs) await sleep(spec.delayMs, stop);
+    if (spec.delayMs) await pause(spec.delayMs, stop);
     if (stop.aborted) return;
     const promptTokens = spec.promptTokens ?? messages.reduce((n, m) => n + wordCount(m.content), 0);
     const completionTokens = spec.completionTokens ?? wordCount(spec.text);
@@ -189,21 +207,21 @@ export async function startScriptedServer(reply: ScriptedReplyFn): Promise<Scrip
         `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: createdAt, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
       res.write(chunk({ role: "assistant", content: "" }, null));
       // Split into a few pieces so clients really assemble a stream.
-      const pieces = spec.text.match(/\S+\s*|\s+/g) ?? [];
+      const pieces = splitText(spec.text, spec.chunkChars);
       for (let i = 0; i < pieces.length; i++) {
         if (spec.resetAfterChunks !== undefined && i >= spec.resetAfterChunks) {
           // Let the chunks already written reach the client before the reset.
-          await sleep(30, stop);
+          await pause(30, stop);
           req.socket.destroy();
           return;
         }
-        if (spec.chunkDelayMs) {
-          await sleep(spec.chunkDelayMs, stop);
-          if (stop.aborted) return;
-        }
-        res.write(chunk({ content: pieces[i] }, null));
+        if (spec.chunkDelayMs) await pause(spec.chunkDelayMs, stop);
+        if (stop.aborted) return;
+        const wait = writePaced(res, chunk({ content: pieces[i] }, null), stop);
+        if (wait) await wait;
       }
-      res.write(chunk({}, "stop"));
+      if (stop.aborted) return;
+      res.write(chunk({}, spec.finishReason ?? "stop"));
       if (body?.stream_options?.include_usage) {
         res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: createdAt, model, choices: [], usage })}\n\n`);
       }
@@ -218,7 +236,7 @@ export async function startScriptedServer(reply: ScriptedReplyFn): Promise<Scrip
         object: "chat.completion",
         created: createdAt,
         model,
-        choices: [{ index: 0, message: { role: "assistant", content: spec.text }, finish_reason: "stop", logprobs: null }],
+        choices: [{ index: 0, message: { role: "assistant", content: spec.text }, finish_reason: spec.finishReason ?? "stop", logprobs: null }],
         usage,
       }),
     );

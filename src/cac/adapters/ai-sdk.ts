@@ -7,7 +7,8 @@
  *
  * The wrapped model's own doGenerate is the ChatModel the loop drives. With streamText the earlier
  * calls (initial answer, checks) run with doGenerate and the final answer is streamed live through
- * doStream; the trace arrives with the finish part (providerMetadata.selfcorrect.trace) and onTrace.
+ * doStream; the wrapped doStream resolves once that final call has started, so the request it reports
+ * is the final call's. The trace arrives with the finish part (providerMetadata.selfcorrect.trace) and onTrace.
  * Calls with tools, or with non-text content (files, tool results), pass through untouched:
  * CaC is defined for text conversations.
  */
@@ -86,8 +87,11 @@ interface LastCall {
   providerMetadata?: GenerateResult["providerMetadata"];
 }
 
-/** The inner AI SDK model as a ChatModel; remembers the last call's metadata for the wrapped result. */
-function chatModelOf(model: InnerModel, params: CallOptions): ChatModel & { last: LastCall } {
+/**
+ * The inner AI SDK model as a ChatModel; remembers the last call's metadata for the wrapped result.
+ * onStreamStart runs once the streamed call's doStream has resolved, when its request is known.
+ */
+function chatModelOf(model: InnerModel, params: CallOptions, onStreamStart?: () => void): ChatModel & { last: LastCall } {
   const last: LastCall = { warnings: [] };
   const callParams = (messages: ChatMessage[], gen: GenerateOptions): CallOptions => ({
     ...params,
@@ -123,6 +127,7 @@ function chatModelOf(model: InnerModel, params: CallOptions): ChatModel & { last
     let usage = { promptTokens: 0, completionTokens: 0 };
     last.request = r.request;
     last.warnings = [];
+    onStreamStart?.();
     try {
       while (true) {
         const { done, value } = await reader.read();
@@ -195,7 +200,11 @@ export function checkingAsContext(options: CheckingAsContextMiddlewareOptions = 
     async wrapStream({ doStream, params, model }) {
       const messages = plainText(params);
       if (!messages) return doStream();
-      const chat = chatModelOf(model, params);
+      // The wrapped result's request is the final call's, which exists only once the loop has reached
+      // it: settled when that call's doStream resolves, or when the loop ends without one (an error).
+      let requestKnown!: () => void;
+      const requestReady = new Promise<void>((r) => (requestKnown = r));
+      const chat = chatModelOf(model, params, () => requestKnown());
       const cancel = new AbortController();
       const signal = params.abortSignal ? AbortSignal.any([params.abortSignal, cancel.signal]) : cancel.signal;
       const id = "selfcorrect-final";
@@ -234,6 +243,7 @@ export function checkingAsContext(options: CheckingAsContextMiddlewareOptions = 
           } catch (error) {
             enqueue({ type: "error", error });
           }
+          requestKnown();
           try {
             controller.close();
           } catch {
@@ -244,6 +254,7 @@ export function checkingAsContext(options: CheckingAsContextMiddlewareOptions = 
           cancel.abort();
         },
       });
+      await requestReady;
       return { stream, request: chat.last.request };
     },
   };

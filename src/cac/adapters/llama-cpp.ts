@@ -18,7 +18,7 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import { GgufFormatError, validateGgufFile } from "../../gguf/reader.js";
+import { GgufFormatError, validateGgufFile } from "../../engine/gguf/reader.js";
 import { UserError } from "../../util/errors.js";
 import type { ChatMessage, ChatModel, ChatResult, GenerateOptions } from "../types.js";
 
@@ -54,8 +54,6 @@ export interface LlamaCppModelInfo {
 
 export interface LlamaCppModel extends ChatModel {
   readonly info: LlamaCppModelInfo;
-  generate(messages: ChatMessage[], options?: GenerateOptions): Promise<ChatResult>;
-  stream(messages: ChatMessage[], options?: GenerateOptions): AsyncIterable<string>;
   /** The exact prompt text the model sees for these messages (special tokens included), ending with the generation prompt. */
   renderPrompt(messages: ChatMessage[]): string;
   /** Prompt tokens for these messages: what `usage.promptTokens` reports. */
@@ -222,48 +220,6 @@ class LlamaCppChatModel implements LlamaCppModel {
     return p;
   }
 
-  async *stream(messages: ChatMessage[], options: GenerateOptions = {}): AsyncIterable<string> {
-    // Bridges the onTextChunk callback to pull-based iteration; a consumer that stops early aborts the call.
-    const stop = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-    const chunks: string[] = [];
-    let wake: (() => void) | undefined;
-    let finished = false;
-    let failure: unknown;
-    const p = this.run(messages, { ...options, signal }, (text) => {
-      chunks.push(text);
-      wake?.();
-    }).then(
-      () => {
-        finished = true;
-        wake?.();
-      },
-      (e) => {
-        failure = e;
-        finished = true;
-        wake?.();
-      },
-    );
-    this.track(p);
-    try {
-      while (true) {
-        if (chunks.length) {
-          yield chunks.shift()!;
-          continue;
-        }
-        if (finished) break;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-      if (failure !== undefined) throw failure;
-    } finally {
-      if (!finished) {
-        stop.abort(new Error("stream consumer stopped"));
-        await p;
-      }
-    }
-  }
-
   renderPrompt(messages: ChatMessage[]): string {
     return this.model.detokenize(this.promptTokens(toChatHistory(messages)), true);
   }
@@ -295,7 +251,7 @@ class LlamaCppChatModel implements LlamaCppModel {
     return contextText.tokenize(this.model.tokenizer);
   }
 
-  private async run(messages: ChatMessage[], options: GenerateOptions, onText?: (text: string) => void): Promise<ChatResult> {
+  private async run(messages: ChatMessage[], options: GenerateOptions): Promise<ChatResult> {
     if (this.disposed) throw new Error(`${this.id}: model is disposed`);
     validateMessages(messages);
     const signals = [this.lifetime.signal, options.signal, this.opts.signal].filter((s): s is AbortSignal => s !== undefined);
@@ -329,7 +285,6 @@ class LlamaCppChatModel implements LlamaCppModel {
         },
         onTextChunk: (chunk) => {
           text += chunk;
-          onText?.(chunk);
           options.onDelta?.(chunk);
         },
       });
@@ -394,7 +349,7 @@ function validateMessages(messages: ChatMessage[]): void {
  * ChatMessage[] to node-llama-cpp history, ending with the model turn to generate. A trailing assistant
  * message is continued (a prefill), so the reply is only the new text.
  */
-export function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
     if (m.role === "system") return { type: "system", text: m.content };
     if (m.role === "user") return { type: "user", text: m.content };

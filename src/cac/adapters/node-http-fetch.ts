@@ -8,13 +8,41 @@
  */
 import http from "node:http";
 import https from "node:https";
-import type { Readable } from "node:stream";
+import { abortError } from "../../util/sleep.js";
 
 export interface NodeHttpFetchOptions {
   /** Sockets per upstream host. Default 512. */
   maxSockets?: number;
   /** Idle keep-alive sockets kept per host. Default 256. */
   maxFreeSockets?: number;
+  /** Largest response body read; beyond it the body fails with ResponseTooLargeError. Default: no limit. */
+  maxResponseBytes?: number;
+}
+
+/** A response body went over the byte limit; the connection was dropped there. */
+export class ResponseTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`the response body is over the limit of ${limit} bytes`);
+    this.name = "ResponseTooLargeError";
+  }
+}
+
+/** Yields the body's chunks, failing as soon as their total passes `limit` (or the declared length does). */
+async function* limitedBody(res: http.IncomingMessage, limit: number): AsyncGenerator<Buffer> {
+  const declared = Number(res.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) {
+    res.destroy();
+    throw new ResponseTooLargeError(limit);
+  }
+  let size = 0;
+  for await (const c of res) {
+    size += (c as Buffer).length;
+    if (size > limit) {
+      res.destroy();
+      throw new ResponseTooLargeError(limit);
+    }
+    yield c as Buffer;
+  }
 }
 
 /** The subset of Headers the SDK and the adapter use, over node's header object. */
@@ -56,16 +84,16 @@ class NodeResponse {
   readonly redirected = false;
   readonly type = "basic";
   readonly headers: ResponseHeaders;
-  /** Async-iterable of Uint8Array chunks (node Buffers). */
-  readonly body: Readable;
+  /** Async-iterable of Uint8Array chunks (node Buffers), cut off at the byte limit. */
+  readonly body: AsyncIterable<Buffer>;
   #used = false;
-  constructor(res: http.IncomingMessage, url: string) {
+  constructor(res: http.IncomingMessage, url: string, maxBytes: number) {
     this.status = res.statusCode ?? 0;
     this.statusText = res.statusMessage ?? "";
     this.ok = this.status >= 200 && this.status < 300;
     this.url = url;
     this.headers = new ResponseHeaders(res.headers);
-    this.body = res;
+    this.body = Number.isFinite(maxBytes) ? limitedBody(res, maxBytes) : (res as AsyncIterable<Buffer>);
   }
   get bodyUsed(): boolean {
     return this.#used;
@@ -84,22 +112,46 @@ class NodeResponse {
     if (this.#used) throw new TypeError("body already used");
     this.#used = true;
     const chunks: Buffer[] = [];
-    for await (const c of this.body) chunks.push(c as Buffer);
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    for await (const c of this.body) chunks.push(c);
+    return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks);
   }
 }
 
-function abortError(signal: AbortSignal): Error {
-  const e = new Error(signal.reason instanceof Error ? signal.reason.message : "This operation was aborted");
-  e.name = "AbortError";
-  return e;
+/**
+ * Wraps any fetch so that response bodies fail with ResponseTooLargeError past `limit` bytes (for the
+ * global fetch transport and custom fetches; the node:http transport counts on its own).
+ */
+export function limitResponseBytes(f: typeof fetch, limit: number): typeof fetch {
+  if (!Number.isFinite(limit)) return f;
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await f(input, init);
+    const declared = Number(res.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > limit) {
+      await res.body?.cancel().catch(() => {});
+      throw new ResponseTooLargeError(limit);
+    }
+    if (!res.body) return res;
+    let size = 0;
+    const counted = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          size += chunk.byteLength;
+          if (size > limit) controller.error(new ResponseTooLargeError(limit));
+          else controller.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(counted, { status: res.status, statusText: res.statusText, headers: res.headers });
+  }) as typeof fetch;
 }
 
 function headerRecord(h: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
   if (typeof (h as { forEach?: unknown }).forEach === "function" && !Array.isArray(h)) {
-    (h as { forEach(cb: (v: string, k: string) => void): void }).forEach((v, k) => (out[k] = v));
+    (h as { forEach(cb: (v: string, k: string) => void): void }).forEach((v, k) => {
+      out[k] = v;
+    });
   } else if (Array.isArray(h)) {
     for (const [k, v] of h as [string, string][]) out[k.toLowerCase()] = v;
   } else {
@@ -110,6 +162,7 @@ function headerRecord(h: unknown): Record<string, string> {
 
 export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): typeof fetch {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 512, maxFreeSockets: options.maxFreeSockets ?? 256 };
+  const maxBytes = options.maxResponseBytes ?? Infinity;
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
 
@@ -133,7 +186,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): typeof 
           // A reset while nobody reads the body must not become an uncaught 'error' event;
           // readers (text(), for await) still see the error.
           res.on("error", () => {});
-          resolve(new NodeResponse(res, url.href));
+          resolve(new NodeResponse(res, url.href, maxBytes));
         },
       );
       const onAbort = () => req.destroy(abortError(signal!));

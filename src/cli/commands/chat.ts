@@ -1,16 +1,19 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
+import { z } from "zod";
+import { flag, parseFlags } from "../flags.js";
 import { addCacOptions, addModelOptions, cacOptionsFromOptions, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
 import { runCheckingAsContext } from "../../cac/loop.js";
-import { UpstreamError } from "../../cac/adapters/openai.js";
-import type { CallRecord, CaCOptions, CaCTrace, ChatMessage } from "../../cac/types.js";
+import { UpstreamError } from "../../cac/errors.js";
+import type { CallRecord, CaCOptions, CaCTrace, ChatMessage, ChatModel } from "../../cac/types.js";
 import { ExitCode, UserError } from "../../util/errors.js";
 
-interface ChatFlags extends ModelFlags, CacFlags {
-  prompt?: string;
-  system?: string;
-  json?: boolean;
-}
+/** Chat's own flags; the model and CaC flags are read by options.ts. */
+const chatFlags = z.object({
+  prompt: z.string().optional(),
+  system: z.string().optional(),
+  json: flag.bool(),
+});
 
 function label(call: CallRecord, rounds: number, variant: string): string {
   if (call.purpose === "initial") return rounds === 0 ? "answer" : "initial answer";
@@ -27,7 +30,7 @@ function printCall(call: CallRecord, cac: CaCOptions, out: NodeJS.WriteStream) {
 async function runTurn(
   messages: ChatMessage[],
   cac: CaCOptions,
-  model: Parameters<typeof runCheckingAsContext>[0],
+  model: ChatModel,
   json: boolean,
   signal?: AbortSignal,
 ): Promise<CaCTrace> {
@@ -96,10 +99,11 @@ Examples:
 In the interactive session each turn shows the initial answer, the check(s) and the corrected answer; the
 conversation carries your messages and the corrected answers forward. /reset clears it, /exit quits.`,
   );
-  cmd.action(async (flags: ChatFlags) => {
+  cmd.action(async (raw: ModelFlags & CacFlags) => {
+    const flags = parseFlags(chatFlags, raw);
     if (flags.json && flags.prompt === undefined) throw new UserError("--json needs --prompt TEXT (the interactive session prints text, not JSON)");
-    const cac = cacOptionsFromOptions(flags);
-    const model = await modelFromOptions(flags);
+    const cac = cacOptionsFromOptions(raw);
+    const model = await modelFromOptions(raw);
     const system: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];
     try {
       if (flags.prompt !== undefined) {
@@ -107,7 +111,7 @@ conversation carries your messages and the corrected answers forward. /reset cle
         const onSigint = () => ac.abort(new Error("interrupted"));
         process.once("SIGINT", onSigint);
         try {
-          const trace = await runTurn([...system, { role: "user", content: flags.prompt }], cac, model, Boolean(flags.json), ac.signal);
+          const trace = await runTurn([...system, { role: "user", content: flags.prompt }], cac, model, flags.json, ac.signal);
           if (flags.json) process.stdout.write(JSON.stringify({ model: model.id, trace }) + "\n");
           else process.stdout.write(`\n-- ${summary(trace)}\n`);
         } catch (e) {
@@ -135,7 +139,7 @@ conversation carries your messages and the corrected answers forward. /reset cle
   });
 }
 
-async function repl(model: Parameters<typeof runCheckingAsContext>[0], cac: CaCOptions, system: ChatMessage[]): Promise<void> {
+async function repl(model: ChatModel, cac: CaCOptions, system: ChatMessage[]): Promise<void> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY) });
   const history: ChatMessage[] = [];
   let current: AbortController | undefined;

@@ -5,31 +5,26 @@
  */
 import type { Command } from "commander";
 import { z } from "zod";
-import { ExitCode, parseOrThrow, UserError } from "../../util/errors.js";
+import { flag, parseFlags } from "../flags.js";
+import { ExitCode, UserError } from "../../util/errors.js";
 import { defaultDataDir } from "../../eval/datasets/paths.js";
-import {
-  DATASETS,
-  FetchError,
-  fetchDataset,
-  resolveDatasets,
-  verifyDataDir,
-  type DatasetFetchResult,
-} from "../../eval/fetch.js";
+import { DATASETS, resolveDatasets } from "../../eval/datasets/registry.js";
+import { FetchError, fetchDataset, verifyDataDir, type DatasetFetchResult } from "../../eval/datasets/download.js";
 import { listAttacks } from "../../eval/attacks.js";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const FetchFlags = z.object({
-  cacheDir: z.string().min(1).optional(),
-  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
-  allowUnpinned: z.boolean().optional(),
-  json: z.boolean().optional(),
-  retries: z.coerce.number().int().min(0).max(10).optional(),
+  cacheDir: flag.text("--cache-dir").optional(),
+  baseUrl: z.url({ protocol: /^https?$/, message: "--base-url must be an http(s) URL" }).optional(),
+  allowUnpinned: flag.bool(),
+  json: flag.bool(),
+  retries: flag.int("--retries", 0, 10).optional(),
 });
 
 const DirFlags = z.object({
-  dataDir: z.string().min(1).optional(),
-  json: z.boolean().optional(),
+  dataDir: flag.text("--data-dir").optional(),
+  json: flag.bool(),
 });
 
 function printJson(value: unknown): void {
@@ -40,8 +35,8 @@ function err(line: string): void {
   process.stderr.write(line + "\n");
 }
 
-async function runFetch(name: string, raw: unknown): Promise<void> {
-  const flags = parseOrThrow(FetchFlags, raw, "data fetch flags");
+async function runFetch(name: string, raw: object): Promise<void> {
+  const flags = parseFlags(FetchFlags, raw);
   const sets = resolveDatasets(name);
   const cacheDir = resolve(flags.cacheDir ?? defaultDataDir());
   const controller = new AbortController();
@@ -58,11 +53,10 @@ async function runFetch(name: string, raw: unknown): Promise<void> {
         continue;
       }
       try {
-        const opts: Parameters<typeof fetchDataset>[1] = { cacheDir, signal: controller.signal, log: (l) => err(`[${d.name}] ${l}`) };
+        const opts: Parameters<typeof fetchDataset>[1] = { cacheDir, signal: controller.signal, log: (l) => err(`[${d.name}] ${l}`), allowUnpinned: flags.allowUnpinned };
         if (flags.baseUrl !== undefined) opts.baseUrl = flags.baseUrl;
-        if (flags.allowUnpinned !== undefined) opts.allowUnpinned = flags.allowUnpinned;
         if (flags.retries !== undefined) opts.retries = flags.retries;
-        results.push(await fetchDataset(d.name, opts));
+        results.push(await fetchDataset(d, opts));
       } catch (e) {
         if (controller.signal.aborted) {
           err("interrupted; verified files stay in the cache, partial downloads were removed");
@@ -104,8 +98,8 @@ async function runFetch(name: string, raw: unknown): Promise<void> {
   if (failures.length > 0) process.exitCode = ExitCode.failure;
 }
 
-function runList(raw: unknown): void {
-  const flags = parseOrThrow(DirFlags, raw, "data list flags");
+function runList(raw: object): void {
+  const flags = parseFlags(DirFlags, raw);
   const dir = resolve(flags.dataDir ?? defaultDataDir());
   const datasets = DATASETS.map((d) => {
     const present = d.files.filter((f) => existsSync(join(dir, f.path))).length;
@@ -136,8 +130,8 @@ function runList(raw: unknown): void {
   for (const a of attacks) process.stdout.write(`  ${a.name.padEnd(52)} ${a.description}\n`);
 }
 
-async function runVerify(names: string[], raw: unknown): Promise<void> {
-  const flags = parseOrThrow(DirFlags, raw, "data verify flags");
+async function runVerify(names: string[], raw: object): Promise<void> {
+  const flags = parseFlags(DirFlags, raw);
   const dir = resolve(flags.dataDir ?? defaultDataDir());
   if (!existsSync(dir)) throw new UserError(`--data-dir ${dir}: directory not found`);
   const results = await verifyDataDir(dir, names);

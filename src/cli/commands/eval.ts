@@ -1,6 +1,7 @@
 /**
  * `selfcorrect eval jailbreak|bbq|xstest` and `selfcorrect eval study bbq`: measure a model with and
- * without Checking-as-Context. Thin layer: flags -> EvalSpec (validated with zod) -> runEval.
+ * without Checking-as-Context. Thin layer: flags (parseFlags) -> EvalSpecInput -> makeEvalSpec ->
+ * runEval / runBbqStudy of src/eval, with src/report rendering each run's summary.md and report.html.
  *
  * Exit codes: 0 every selected item finished; 1 the run completed but some items are recorded as
  * errors (results are written and count them; re-run with --retry-errors to retry only those);
@@ -11,90 +12,51 @@ import { Option, type Command } from "commander";
 import { z } from "zod";
 import { join } from "node:path";
 import { addCacOptions, addModelOptions, cacOptionsFromOptions, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
-import { createOpenAIModel } from "../../cac/adapters/openai.js";
-import { CRITIC_BINARY, CRITIC_COT_BINARY, CRITIC_STANDARDIZED, CRITIC_VERBAL, BBQ_REVIEW_PROMPT_CODE, BBQ_REVIEW_PROMPT_PAPER } from "../../cac/presets.js";
-import type { ChatModel, TurnOptions } from "../../cac/types.js";
-import { ExitCode, UserError, formatZodError } from "../../util/errors.js";
+import { flag, parseFlags } from "../flags.js";
+import type { ChatModel } from "../../cac/types.js";
+import { ExitCode, UserError } from "../../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic, ensureWritableDir } from "../../util/fs.js";
 import { defaultDataDir } from "../../eval/datasets/paths.js";
 import { AdaptiveLimiter } from "../../eval/limiter.js";
-import { runEval, type EvalSpec } from "../../eval/run.js";
+import { runEval, type EvalDeps, type EvalReporter } from "../../eval/run.js";
+import { BBQ_CRITIC_FORMAT_NAMES, makeEvalSpec, needsJudgeModel, type EvalSpec, type EvalSpecInput } from "../../eval/spec.js";
+import { parseStudyValues, runBbqStudy, studyBaseSpec, studyJsonSummary } from "../../eval/study.js";
 import { jsonSummary, type EvalResults } from "../../eval/summary.js";
-import { BBQ_PER_CALL } from "../../eval/tasks.js";
-import { JAILBREAK_JUDGES, REFUSAL_JUDGES } from "../../eval/judges.js";
+import { JAILBREAK_JUDGES, REFUSAL_JUDGES } from "../../eval/judges/index.js";
 import type { EvalTask } from "../../eval/types.js";
 
-interface EvalFlags extends ModelFlags, CacFlags {
-  defense?: string;
-  icdShots?: string;
-  icdFamily?: string;
-  system?: string;
-  dataset?: string;
-  attack?: string;
-  judge?: string;
-  judgeBaseUrl?: string;
-  judgeModel?: string;
-  judgeApiKey?: string;
-  dataDir?: string;
-  limit?: string;
-  seed?: string;
-  concurrency?: string;
-  itemTimeoutMs?: string;
-  itemAttempts?: string;
-  output?: string;
-  retryErrors?: boolean;
-  json?: boolean;
-  progress?: boolean;
-  categories?: string;
-  critic?: string;
-  criticP?: string;
-  criticFormat?: string;
-  labels?: string;
-  sweep?: string;
-  values?: string;
-}
-
-/** BBQ check prompts by --critic-format (the critic-format study, paper Fig. 4b, and the code's default). */
-export const BBQ_CRITIC_FORMATS: Record<string, string> = {
-  code: BBQ_REVIEW_PROMPT_CODE,
-  paper: BBQ_REVIEW_PROMPT_PAPER,
-  verbal: CRITIC_VERBAL,
-  binary: CRITIC_BINARY,
-  "cot-binary": CRITIC_COT_BINARY,
-  standardized: CRITIC_STANDARDIZED,
-};
-
-const int = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce
-    .number({ message: `${flag} must be a number` })
-    .int({ message: `${flag} must be a whole number` })
-    .min(min, { message: `${flag} must be at least ${min}` })
-    .max(max, { message: `${flag} must be at most ${max}` });
-
-const commonSchema = z.object({
-  defense: z.enum(["none", "cac", "self-reminder", "icd"], { message: "--defense must be none, cac, self-reminder or icd" }),
-  icdShots: int("--icd-shots", 1, 3),
-  icdFamily: z.enum(["vicuna", "llama2"], { message: "--icd-family must be vicuna or llama2" }),
-  limit: int("--limit", 1).optional(),
-  seed: int("--seed", 0, 2 ** 31 - 1).optional(),
-  concurrency: int("--concurrency", 1, 512),
-  itemTimeoutMs: int("--item-timeout-ms", 1, 86_400_000),
-  itemAttempts: int("--item-attempts", 1, 10),
-  criticP: z.coerce.number({ message: "--critic-p must be a number" }).min(0, { message: "--critic-p must be in [0, 1]" }).max(1, { message: "--critic-p must be in [0, 1]" }),
+/** The eval flags (the model and CaC flags are parsed by ../options.ts). Commander supplies the defaults. */
+const EvalFlagsSchema = z.object({
+  defense: flag.choice("--defense", ["none", "cac", "self-reminder", "icd"]).default("cac"),
+  icdShots: flag.int("--icd-shots", 1, 3).default(1),
+  icdFamily: flag.choice("--icd-family", ["vicuna", "llama2"]).default("vicuna"),
+  system: z.string().optional(),
+  dataset: z.string().optional(),
+  attack: z.string().optional(),
+  judge: flag.list("--judge").optional(),
+  judgeBaseUrl: z.string().optional(),
+  judgeModel: z.string().optional(),
+  judgeApiKey: z.string().optional(),
+  dataDir: z.string().optional(),
+  limit: flag.int("--limit", 1).optional(),
+  seed: flag.int("--seed", 0, 2 ** 31 - 1).optional(),
+  concurrency: flag.int("--concurrency", 1, 512).default(4),
+  itemTimeoutMs: flag.int("--item-timeout-ms", 1, 86_400_000).default(300_000),
+  itemAttempts: flag.int("--item-attempts", 1, 10).default(2),
+  output: z.string().optional(),
+  retryErrors: flag.bool(),
+  json: flag.bool(),
+  progress: z.boolean().default(true),
+  categories: flag.list("--categories").optional(),
+  critic: flag.choice("--critic", ["self", "ground-truth"]).default("self"),
+  criticP: flag.number("--critic-p", 0, 1).default(0),
+  criticFormat: flag.choice("--critic-format", BBQ_CRITIC_FORMAT_NAMES).default("code"),
+  labels: flag.list("--labels").optional(),
+  sweep: flag.choice("--sweep", ["p", "rounds"]).optional(),
+  values: flag.list("--values").optional(),
 });
-
-function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
-  const r = schema.safeParse(v);
-  if (!r.success) throw new UserError(formatZodError(r.error, what));
-  return r.data;
-}
-
-function list(s: string | undefined): string[] {
-  return (s ?? "")
-    .split(",")
-    .map((x) => x.trim())
-    .filter(Boolean);
-}
+type EvalFlags = z.output<typeof EvalFlagsSchema>;
+type RawFlags = ModelFlags & CacFlags & Record<string, unknown>;
 
 function addEvalOptions(cmd: Command, task: EvalTask | "study"): Command {
   addModelOptions(cmd);
@@ -134,7 +96,7 @@ function addEvalOptions(cmd: Command, task: EvalTask | "study"): Command {
       .option("--critic-p <p>", "ground-truth critic: probability of flipping its verdict (paper Fig. 4a)", "0")
       .addOption(
         new Option("--critic-format <format>", "the review prompt of the self critic: code (the released code), paper (App. D), verbal, binary, cot-binary, standardized (Fig. 4b)")
-          .choices(Object.keys(BBQ_CRITIC_FORMATS))
+          .choices(BBQ_CRITIC_FORMAT_NAMES)
           .default("code"),
       );
   }
@@ -147,92 +109,58 @@ function addEvalOptions(cmd: Command, task: EvalTask | "study"): Command {
 
 /** The model the flags name, with the adaptive limiter in its fetch when it is an HTTP endpoint. */
 async function buildModel(flags: ModelFlags, limiter: AdaptiveLimiter): Promise<ChatModel & { dispose?(): Promise<void> }> {
-  const validated = await modelFromOptions(flags); // validates every model flag (and loads --gguf)
-  if (flags.gguf) return validated;
-  const defaults: TurnOptions = {};
-  if (flags.maxTokens !== undefined) defaults.maxTokens = Number(flags.maxTokens);
-  if (flags.temperature !== undefined) defaults.temperature = Number(flags.temperature);
-  const model = createOpenAIModel({
-    baseURL: String(flags.baseUrl).replace(/\/+$/, ""),
-    model: String(flags.model),
-    apiKey: flags.apiKey ?? process.env.SELFCORRECT_API_KEY ?? process.env.OPENAI_API_KEY,
-    timeoutMs: Number(flags.timeoutMs ?? 60_000),
-    maxRetries: Number(flags.retries ?? 2),
-    retryBaseMs: 200,
-    defaults,
-    fetch: limiter.wrapFetch(),
-  });
-  return limiter.wrapModel(model);
+  if (flags.gguf) return modelFromOptions(flags);
+  // The limiter sees every HTTP exchange (it lowers concurrency on 429) and paces the item-level retries.
+  return limiter.wrapModel(await modelFromOptions(flags, { fetch: limiter.wrapFetch(), retryBaseMs: 200 }));
 }
 
-async function buildJudge(flags: EvalFlags, judges: string[], limiter: AdaptiveLimiter): Promise<ChatModel | undefined> {
-  if (!judges.some((j) => j === "llm" || j === "llm-refusal")) return undefined;
-  if (!flags.judgeBaseUrl || !flags.judgeModel) {
+async function buildJudge(raw: RawFlags, f: EvalFlags, spec: EvalSpec, limiter: AdaptiveLimiter): Promise<ChatModel | undefined> {
+  if (!needsJudgeModel(spec.judges)) return undefined;
+  if (!f.judgeBaseUrl || !f.judgeModel) {
     throw new UserError("--judge llm / llm-refusal needs --judge-base-url URL and --judge-model NAME (any OpenAI-compatible model)");
   }
-  return buildModel(
-    { baseUrl: flags.judgeBaseUrl, model: flags.judgeModel, apiKey: flags.judgeApiKey ?? flags.apiKey, timeoutMs: flags.timeoutMs, retries: flags.retries },
-    limiter,
-  );
+  return buildModel({ baseUrl: f.judgeBaseUrl, model: f.judgeModel, apiKey: f.judgeApiKey ?? raw.apiKey, timeoutMs: raw.timeoutMs, retries: raw.retries }, limiter);
 }
 
-function specFromFlags(task: EvalTask, flags: EvalFlags, cmd: Command): EvalSpec {
-  const c = parse(
-    commonSchema,
-    {
-      defense: flags.defense,
-      icdShots: flags.icdShots,
-      icdFamily: flags.icdFamily,
-      limit: flags.limit,
-      seed: flags.seed,
-      concurrency: flags.concurrency,
-      itemTimeoutMs: flags.itemTimeoutMs,
-      itemAttempts: flags.itemAttempts,
-      criticP: flags.criticP ?? "0",
-    },
-    "eval flags",
-  );
-  const cac = cacOptionsFromOptions(flags);
-  const judges = task === "bbq" ? [] : list(flags.judge);
-  const allowed: readonly string[] = task === "jailbreak" ? JAILBREAK_JUDGES : REFUSAL_JUDGES;
-  for (const j of judges) if (!allowed.includes(j)) throw new UserError(`--judge ${j}: unknown judge for ${task}; use a comma-separated list of ${allowed.join(", ")}`);
-  if (task !== "bbq" && judges.length === 0) throw new UserError(`--judge: give at least one of ${allowed.join(", ")}`);
-  if (task === "bbq") {
-    // The BBQ review prompt replaces the jailbreak check prompt unless --check-prompt was given.
-    if (cmd.getOptionValueSource("checkPrompt") !== "cli") cac.checkPrompt = BBQ_CRITIC_FORMATS[flags.criticFormat ?? "code"];
-    // The paper's BBQ turn lengths unless --max-tokens was given.
-    if (cmd.getOptionValueSource("maxTokens") !== "cli") {
-      cac.perCall = BBQ_PER_CALL;
-      delete cac.generation?.maxTokens;
-    }
-    if (flags.critic === "ground-truth" && c.defense !== "cac") throw new UserError("--critic ground-truth needs --defense cac");
-  }
-  let labels: ("safe" | "unsafe")[] | undefined;
-  if (task === "xstest") {
-    const ls = list(flags.labels);
-    for (const l of ls) if (l !== "safe" && l !== "unsafe") throw new UserError(`--labels ${l}: use safe, unsafe or safe,unsafe`);
-    labels = ls as ("safe" | "unsafe")[];
-  }
+/** The run's settings: the eval flags, the CaC flags, and which of them the user typed. */
+function specInput(task: EvalTask, raw: RawFlags, f: EvalFlags, cmd: Command): EvalSpecInput {
   return {
     task,
-    dataDir: flags.dataDir ?? defaultDataDir(),
-    dataset: flags.dataset ?? (task === "jailbreak" ? "advbench" : task === "xstest" ? "xstest" : "bbq"),
-    attack: flags.attack ?? "none",
-    categories: flags.categories ? list(flags.categories) : undefined,
-    labels,
-    limit: c.limit,
-    seed: c.seed,
-    defense: { defense: c.defense, cac, icdShots: c.icdShots, icdFamily: c.icdFamily, systemPrompt: flags.system },
-    judges,
-    critic: { kind: (flags.critic ?? "self") as "self" | "ground-truth", p: c.criticP, seed: c.seed ?? 0, format: flags.criticFormat ?? "code" },
-    concurrency: c.concurrency,
-    itemTimeoutMs: c.itemTimeoutMs,
-    itemAttempts: c.itemAttempts,
-    retryErrors: Boolean(flags.retryErrors),
-    output: flags.output,
-    progress: flags.progress !== false,
+    dataDir: f.dataDir ?? defaultDataDir(),
+    dataset: f.dataset,
+    attack: f.attack,
+    // An empty list means the default, as an absent flag does.
+    categories: f.categories?.length ? f.categories : undefined,
+    labels: f.labels,
+    limit: f.limit,
+    seed: f.seed,
+    defense: f.defense,
+    cac: cacOptionsFromOptions(raw),
+    icdShots: f.icdShots,
+    icdFamily: f.icdFamily,
+    systemPrompt: f.system,
+    judges: f.judge ?? [],
+    critic: f.critic,
+    criticP: f.criticP,
+    criticFormat: f.criticFormat,
+    checkPromptGiven: cmd.getOptionValueSource("checkPrompt") === "cli",
+    maxTokensGiven: cmd.getOptionValueSource("maxTokens") === "cli",
+    concurrency: f.concurrency,
+    itemTimeoutMs: f.itemTimeoutMs,
+    itemAttempts: f.itemAttempts,
+    retryErrors: f.retryErrors,
+    output: f.output,
+    progress: f.progress,
   };
 }
+
+/** The report of each finished run; its module is loaded on first use (the charts pull in Vega, about half a second). */
+const reporter: EvalReporter = {
+  async render(results: EvalResults) {
+    const { evalHtml, evalMarkdown } = await import("../../report/eval-report.js");
+    return { markdown: evalMarkdown(results), html: await evalHtml(results) };
+  },
+};
 
 function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -262,27 +190,59 @@ function humanSummary(r: EvalResults, outputDir: string): string {
   return lines.join("\n") + "\n";
 }
 
-async function runOne(task: EvalTask, flags: EvalFlags, cmd: Command): Promise<void> {
-  const spec = specFromFlags(task, flags, cmd);
+async function runOne(task: EvalTask, raw: RawFlags, cmd: Command): Promise<void> {
+  const f = parseFlags(EvalFlagsSchema, raw);
+  const spec = makeEvalSpec(specInput(task, raw, f, cmd));
   const limiter = new AdaptiveLimiter(spec.concurrency);
   const judgeLimiter = new AdaptiveLimiter(spec.concurrency);
-  const judges = spec.judges;
-  const model = await buildModel(flags, limiter);
+  const model = await buildModel(raw, limiter);
   try {
-    const judgeModel = await buildJudge(flags, judges, judgeLimiter);
-    const outcome = await withSigint((signal) => runEval(spec, { model, judgeModel, limiter: flags.gguf ? undefined : limiter, signal }));
+    const judgeModel = await buildJudge(raw, f, spec, judgeLimiter);
+    const deps: EvalDeps = { model, judgeModel, limiter: raw.gguf ? undefined : limiter, reporter };
+    const outcome = await withSigint((signal) => runEval(spec, { ...deps, signal }));
     if (outcome.interrupted || !outcome.results) {
       process.stderr.write(`interrupted after ${outcome.ran} item(s) started; state is in ${outcome.outputDir}\n`);
       process.exitCode = ExitCode.interrupted;
       return;
     }
     const r = outcome.results;
-    if (flags.json) process.stdout.write(JSON.stringify(jsonSummary(r, outcome.outputDir)) + "\n");
+    if (f.json) process.stdout.write(JSON.stringify(jsonSummary(r, outcome.outputDir)) + "\n");
     else process.stdout.write(humanSummary(r, outcome.outputDir));
     process.exitCode = r.counts.errors > 0 ? ExitCode.failure : ExitCode.ok;
   } finally {
-    await (model as { dispose?(): Promise<void> }).dispose?.();
+    await model.dispose?.();
   }
+}
+
+async function runStudy(raw: RawFlags, cmd: Command): Promise<void> {
+  const f = parseFlags(EvalFlagsSchema, raw);
+  const sweep = f.sweep ?? "p";
+  const values = parseStudyValues(sweep, f.values?.length ? f.values : undefined);
+  const base = studyBaseSpec(specInput("bbq", raw, f, cmd), sweep);
+  const outDir = f.output ?? join("selfcorrect-eval", `study-bbq-${sweep}`);
+  const limiter = new AdaptiveLimiter(base.concurrency);
+  const model = await buildModel(raw, limiter);
+  let study: Awaited<ReturnType<typeof runBbqStudy>>;
+  try {
+    study = await withSigint((signal) => runBbqStudy(base, { sweep, values, outDir }, { model, limiter: raw.gguf ? undefined : limiter, signal, reporter }));
+  } finally {
+    await model.dispose?.();
+  }
+  if (study.interrupted) {
+    process.exitCode = ExitCode.interrupted;
+    return;
+  }
+  const { doc } = study;
+  const { studyHtml, studyMarkdown } = await import("../../report/eval-report.js");
+  writeFileAtomic(join(outDir, "study.md"), studyMarkdown(doc));
+  writeFileAtomic(join(outDir, "study.html"), await studyHtml(doc));
+  writeJsonAtomic(join(outDir, "study.json"), doc);
+  if (f.json) process.stdout.write(JSON.stringify(studyJsonSummary(doc, outDir)) + "\n");
+  else {
+    for (const p of doc.points) process.stdout.write(`${sweep}=${p.value}: accuracy ${p.initial?.toFixed(3) ?? "—"} -> ${p.final?.toFixed(3) ?? "—"}\n`);
+    process.stdout.write(`study: ${join(outDir, "study.html")}\n`);
+  }
+  process.exitCode = doc.points.some((p) => p.errors > 0) ? ExitCode.failure : ExitCode.ok;
 }
 
 const EXAMPLES = `
@@ -311,7 +271,7 @@ export function registerEvalCommands(program: Command): void {
     const cmd = evalCmd.command(task).description(desc);
     addEvalOptions(cmd, task);
     cmd.addHelpText("after", EXAMPLES);
-    cmd.action(async (flags: EvalFlags) => runOne(task, flags, cmd));
+    cmd.action(async (raw: RawFlags) => runOne(task, raw, cmd));
   }
 
   evalCmd
@@ -346,57 +306,5 @@ Each value is its own resumable run under <output>/<sweep>-<value>; <output>/stu
 study.html (accuracy vs the swept value) summarise them.
   selfcorrect eval study bbq --base-url ... --model ... --dataset bbq-subset --sweep p --output runs/fig4a`,
   );
-  bbqStudy.action(async (flags: EvalFlags) => {
-    const sweep = flags.sweep as "p" | "rounds";
-    const values = (flags.values ? list(flags.values) : sweep === "p" ? ["0", "0.25", "0.5", "0.75", "1"] : ["1", "2", "3", "4", "5"]).map((v) => {
-      const n = Number(v);
-      const ok = sweep === "p" ? Number.isFinite(n) && n >= 0 && n <= 1 : Number.isInteger(n) && n >= 1 && n <= 10;
-      if (!ok) throw new UserError(`--values ${v}: ${sweep === "p" ? "p must be in [0, 1]" : "rounds must be whole numbers from 1 to 10"}`);
-      return n;
-    });
-    if (flags.defense !== undefined && flags.defense !== "cac") throw new UserError("eval study bbq runs CaC: leave --defense at cac");
-    const base = specFromFlags("bbq", { ...flags, defense: "cac", critic: sweep === "p" ? "ground-truth" : flags.critic }, bbqStudy);
-    const outDir = flags.output ?? join("selfcorrect-eval", `study-bbq-${sweep}`);
-    ensureWritableDir(outDir);
-    const limiter = new AdaptiveLimiter(base.concurrency);
-    const model = await buildModel(flags, limiter);
-    const points: { value: number; initial: number | null; final: number | null; status: string; output: string; errors: number }[] = [];
-    let interrupted = false;
-    try {
-      for (const v of values) {
-        const spec: EvalSpec = {
-          ...base,
-          output: join(outDir, `${sweep}-${v}`),
-          critic: sweep === "p" ? { ...base.critic, kind: "ground-truth", p: v } : base.critic,
-          defense: sweep === "rounds" ? { ...base.defense, cac: { ...base.defense.cac, rounds: v } } : base.defense,
-        };
-        const o = await withSigint((signal) => runEval(spec, { model, limiter: flags.gguf ? undefined : limiter, signal }));
-        if (o.interrupted || !o.results) {
-          interrupted = true;
-          break;
-        }
-        const b = o.results.bbq!;
-        points.push({ value: v, initial: b.overall[0]?.accuracy ?? null, final: b.overall[b.rounds]?.accuracy ?? null, status: o.results.status, output: o.outputDir, errors: o.results.counts.errors });
-      }
-    } finally {
-      await (model as { dispose?(): Promise<void> }).dispose?.();
-    }
-    if (interrupted) {
-      process.exitCode = ExitCode.interrupted;
-      return;
-    }
-    const title = sweep === "p" ? "BBQ accuracy vs ground-truth critic flip probability" : `BBQ accuracy vs rounds (${base.critic.kind} critic)`;
-    const studyDoc = { study: "bbq", sweep, title, points };
-    const { studyHtml, studyMarkdown } = await import("../../report/eval-report.js");
-    writeFileAtomic(join(outDir, "study.md"), studyMarkdown(studyDoc));
-    writeFileAtomic(join(outDir, "study.html"), await studyHtml(studyDoc));
-    writeJsonAtomic(join(outDir, "study.json"), studyDoc);
-    if (flags.json) {
-      process.stdout.write(JSON.stringify({ study: "bbq", sweep, points: points.map((p) => ({ value: p.value, accuracy: { initial: p.initial, final: p.final }, errors: p.errors })), output: outDir }) + "\n");
-    } else {
-      for (const p of points) process.stdout.write(`${sweep}=${p.value}: accuracy ${p.initial?.toFixed(3) ?? "—"} -> ${p.final?.toFixed(3) ?? "—"}\n`);
-      process.stdout.write(`study: ${join(outDir, "study.html")}\n`);
-    }
-    process.exitCode = points.some((p) => p.errors > 0) ? ExitCode.failure : ExitCode.ok;
-  });
+  bbqStudy.action(async (raw: RawFlags) => runStudy(raw, bbqStudy));
 }

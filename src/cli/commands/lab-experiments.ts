@@ -1,50 +1,24 @@
 /**
  * `selfcorrect lab train | eval | experiment | report | quickstart`: the in-context alignment lab
- * (Figure 1 of the paper) from the command line. A thin layer: flags are validated here (zod), the
- * work lives in src/lab, the report in src/report/lab-report.ts.
+ * (Figure 1 of the paper) from the command line. A thin layer: flags are validated here (one schema
+ * per command, cli/flags.ts), the work lives in src/lab, the report in src/report/lab-report.ts.
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
-import { UserError, parseOrThrow } from "../../util/errors.js";
+import { UserError } from "../../util/errors.js";
 import { ensureWritableDir } from "../../util/fs.js";
 import { markdownTable, type Cell } from "../../report/html.js";
 import { writeLabReport } from "../../report/lab-report.js";
 import { defaultEngine } from "../../lab/engine-link.js";
-import { baselineCurves, evaluateModel, DEFAULT_EVAL_SEED, DEFAULT_EVAL_TASKS } from "../../lab/evaluate.js";
-import { PANELS, parsePanels, parsePreset, type PanelId } from "../../lab/experiments.js";
+import { flag, parseFlags } from "../flags.js";
+import { baselineCurves, evaluateModel, parseNoiseLevels, DEFAULT_EVAL_SEED, DEFAULT_EVAL_TASKS } from "../../lab/evaluate.js";
+import { PANELS, parsePanels, parsePreset, trainSpecFromOverrides, type PanelId } from "../../lab/experiments.js";
 import { readResults, runExperiments, type LabResults } from "../../lab/runner.js";
-import { readCheckpointMeta, runId, train, type TrainSpec } from "../../lab/train.js";
+import { readCheckpointMeta, runId, train } from "../../lab/train.js";
 
-const threadsSchema = z.coerce.number().int("--threads must be an integer").min(1, "--threads must be >= 1").max(256).optional();
-
-function parseThreads(v: unknown): number | undefined {
-  return parseOrThrow(threadsSchema, v, "--threads");
-}
-
-export const QUICK_PRESET_THREADS = 2;
-
-/** "0,0.25,1" -> [0, 0.25, 1], each in [0, 1]. */
-export function parseNoiseLevels(arg: string): number[] {
-  const ps = arg.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-  if (ps.length === 0) throw new UserError(`--p: expected a comma-separated list of probabilities in [0, 1], got "${arg}"`);
-  for (const p of ps) {
-    if (!Number.isFinite(p) || p < 0 || p > 1) {
-      throw new UserError(`--p: reward-noise probability ${p} is outside [0, 1]; use values such as 0,0.25,0.5,0.75,1`);
-    }
-  }
-  return ps;
-}
-
-function parseExamples(v: unknown, n: number): number {
-  const k = Number(v);
-  if (!Number.isInteger(k) || k < 2) throw new UserError(`--examples: expected an integer >= 2, got "${String(v)}"`);
-  if (k > n - 1) {
-    throw new UserError(`--examples ${k} exceeds the ${n - 1} in-context examples a sequence of ${n} positions has; use at most ${n - 1}`);
-  }
-  return k;
-}
+const threadsFlag = flag.int("--threads", 1, 256);
 
 function defaultOutput(preset: string): string {
   return join("runs", "lab", preset);
@@ -73,54 +47,60 @@ function printFindings(r: LabResults, ids: PanelId[]): void {
 }
 
 const trainFlags = z.object({
-  preset: z.string().default("quick"),
-  layers: z.coerce.number().int().min(1).optional(),
-  embd: z.coerce.number().int().min(1).optional(),
-  heads: z.coerce.number().int().min(1).optional(),
-  attention: z.enum(["softmax", "linear"]).optional(),
-  ffn: z.boolean().optional(),
-  batch: z.coerce.number().int().min(1).max(4096).optional(),
-  lr: z.coerce.number().positive().max(1).optional(),
-  steps: z.coerce.number().int().min(1).optional(),
-  warmup: z.coerce.number().int().min(0).optional(),
-  decay: z.enum(["none", "cosine"]).optional(),
-  seed: z.coerce.number().int().min(0).optional(),
-  noise: z.enum(["shared", "independent"]).optional(),
-  score: z.enum(["cosine", "neg-sq"]).optional(),
-  init: z.enum(["released", "torch"]).optional(),
-  output: z.string().optional(),
-  threads: z.unknown().optional(),
-  checkpointEvery: z.coerce.number().int().min(1).optional(),
-  json: z.boolean().optional(),
-  progress: z.boolean().optional(),
+  preset: flag.text("--preset").default("quick"),
+  layers: flag.int("--layers", 1).optional(),
+  embd: flag.int("--embd", 1).optional(),
+  heads: flag.int("--heads", 1).optional(),
+  attention: flag.choice("--attention", ["softmax", "linear"]).optional(),
+  // commander gives ffn = true unless --no-ffn; only an explicit --no-ffn overrides the preset
+  ffn: z.boolean().optional().transform((v) => (v === false ? false : undefined)),
+  batch: flag.int("--batch", 1, 4096).optional(),
+  lr: flag.number("--lr", 0, 1).refine((v) => v > 0, { message: "--lr must be greater than 0" }).optional(),
+  steps: flag.int("--steps", 1).optional(),
+  warmup: flag.int("--warmup", 0).optional(),
+  decay: flag.choice("--decay", ["none", "cosine"]).optional(),
+  seed: flag.int("--seed", 0).optional(),
+  noise: flag.choice("--noise", ["shared", "independent"]).optional(),
+  score: flag.choice("--score", ["cosine", "neg-sq"]).optional(),
+  init: flag.choice("--init", ["released", "torch"]).optional(),
+  output: flag.text("--output").optional(),
+  threads: threadsFlag.optional(),
+  checkpointEvery: flag.int("--checkpoint-every", 1).optional(),
+  json: flag.bool(),
+  progress: z.boolean().default(true),
 });
 
-export function trainSpecFromFlags(flags: z.infer<typeof trainFlags>): TrainSpec {
-  const base = parsePreset(flags.preset).base;
-  const spec: TrainSpec = {
-    ...base,
-    model: {
-      nLayer: flags.layers ?? base.model.nLayer,
-      nEmbd: flags.embd ?? base.model.nEmbd,
-      nHead: flags.heads ?? base.model.nHead,
-      attention: flags.attention ?? base.model.attention,
-      ffn: flags.ffn ?? base.model.ffn,
-    },
-    batch: flags.batch ?? base.batch,
-    lr: flags.lr ?? base.lr,
-    steps: flags.steps ?? base.steps,
-    warmupSteps: flags.warmup ?? base.warmupSteps,
-    decay: flags.decay ?? base.decay,
-    seed: flags.seed ?? base.seed,
-    noise: flags.noise ?? base.noise,
-    score: flags.score ?? base.score,
-    init: flags.init ?? base.init,
-  };
-  if (spec.model.nEmbd % spec.model.nHead !== 0) {
-    throw new UserError(`--heads ${spec.model.nHead} does not divide --embd ${spec.model.nEmbd}; choose heads that divide the width`);
-  }
-  return spec;
-}
+const evalFlags = z.object({
+  checkpoint: flag.text("--checkpoint"),
+  p: flag.text("--p").default("0"),
+  examples: flag.int("--examples", 2).default(15),
+  tasks: flag.int("--tasks", 1, 100000).default(DEFAULT_EVAL_TASKS),
+  evalSeed: flag.int("--eval-seed", 0).default(DEFAULT_EVAL_SEED),
+  baselines: z.boolean().default(true),
+  gdSteps: z.union([z.literal("notebook"), flag.int("--gd-steps", 0)], { message: "--gd-steps must be notebook or a whole number >= 0" }).default(50),
+  threads: threadsFlag.optional(),
+  json: flag.bool(),
+});
+
+const experimentFlags = z.object({
+  preset: flag.text("--preset").default("quick"),
+  output: flag.text("--output").optional(),
+  threads: threadsFlag.optional(),
+  progress: z.boolean().default(true),
+  json: flag.bool(),
+});
+
+const quickstartFlags = z.object({
+  output: flag.text("--output").default(defaultOutput("quick")),
+  threads: threadsFlag.optional(),
+  progress: z.boolean().default(true),
+  json: flag.bool(),
+});
+
+const reportFlags = z.object({
+  preset: flag.text("--preset").default("quick"),
+  output: flag.text("--output").optional(),
+});
 
 export function registerLabExperiments(lab: Command): void {
   lab
@@ -146,10 +126,10 @@ export function registerLabExperiments(lab: Command): void {
     .option("--checkpoint-every <n>", "checkpoint interval in steps", "100")
     .option("--no-progress", "no progress bar")
     .option("--json", "print one JSON summary as the last stdout line")
-    .action(async (raw: Record<string, unknown>) => {
-      const flags = parseOrThrow(trainFlags, { ...raw, ffn: raw.ffn === false ? false : undefined }, "lab train flags");
-      const threads = parseThreads(flags.threads);
-      const spec = trainSpecFromFlags(flags);
+    .action(async (raw: object) => {
+      const flags = parseFlags(trainFlags, raw);
+      const threads = flags.threads;
+      const spec = trainSpecFromOverrides(flags);
       const dir = flags.output ?? join("runs", "lab", "train", runId(spec));
       ensureWritableDir(dir);
       const checkpoint = join(dir, "model.safetensors");
@@ -189,18 +169,20 @@ export function registerLabExperiments(lab: Command): void {
     .option("--gd-steps <n|notebook>", "GD Adam steps, or notebook for int(50 - 25 p)", "50")
     .option("--threads <n>", "engine worker threads")
     .option("--json", "print {examples, curves} as the last stdout line")
-    .action(async (raw: Record<string, unknown>) => {
-      const ps = parseNoiseLevels(String(raw.p));
-      const threads = parseThreads(raw.threads);
-      const tasks = parseOrThrow(z.coerce.number().int().min(1).max(100000), raw.tasks, "--tasks");
-      const seed = parseOrThrow(z.coerce.number().int().min(0), raw.evalSeed, "--eval-seed");
-      const gdStepsRaw = String(raw.gdSteps);
-      const gdSteps = gdStepsRaw === "notebook" ? "notebook" : parseOrThrow(z.coerce.number().int().min(0), gdStepsRaw, "--gd-steps");
-      const path = String(raw.checkpoint);
+    .action(async (raw: object) => {
+      const flags = parseFlags(evalFlags, raw);
+      const ps = parseNoiseLevels(flags.p);
+      const { threads, tasks, evalSeed: seed, gdSteps } = flags;
+      const path = flags.checkpoint;
       const meta = readCheckpointMeta(path);
       if (!meta?.spec) throw new UserError(`--checkpoint ${path}: not a lab checkpoint (expected ${path} and ${path}.json written by lab train)`);
       const spec = meta.spec;
-      const maxExamples = parseExamples(raw.examples, spec.n);
+      const maxExamples = flags.examples;
+      if (maxExamples > spec.n - 1) {
+        throw new UserError(
+          `--examples ${maxExamples} exceeds the ${spec.n - 1} in-context examples a sequence of ${spec.n} positions has; use at most ${spec.n - 1}`,
+        );
+      }
       const engine = await defaultEngine();
       const chunk = Math.min(tasks, 256);
       const { model } = await engine.loadModel(path, { threads, maxBatch: chunk });
@@ -214,32 +196,29 @@ export function registerLabExperiments(lab: Command): void {
       } finally {
         await model.dispose();
       }
-      if (raw.baselines !== false) {
+      if (flags.baselines) {
         const base = baselineCurves(task, ps, maxExamples, { steps: gdSteps, score: spec.score });
         for (const p of ps) curves[ps.length > 1 ? `GD p=${p}` : "GD"] = base.gd[String(p)]!;
         curves.mean = base.mean;
       }
       printCurves(examples, curves, `${path} (${tasks} tasks, eval seed ${seed})`);
-      if (raw.json) process.stdout.write(JSON.stringify({ checkpoint: path, examples, curves }) + "\n");
+      if (flags.json) process.stdout.write(JSON.stringify({ checkpoint: path, examples, curves }) + "\n");
     });
 
-  const experimentAction = async (panelArg: string, raw: Record<string, unknown>, quickstart = false) => {
+  const experimentAction = async (panelArg: string, flags: z.output<typeof experimentFlags>, quickstart = false) => {
     // Everything is validated before anything is trained.
     const panels = parsePanels(panelArg);
-    const preset = parsePreset(String(raw.preset));
-    // Training is bit-reproducible for a fixed thread count, not across counts (the gradient reduce
-    // sums shards in a different order), so the quick preset pins 2 threads by default: its tables
-    // then come out the same on every machine, as printed in the README.
-    const threads = parseThreads(raw.threads) ?? (preset.name === "quick" ? QUICK_PRESET_THREADS : undefined);
-    const output = String(raw.output ?? defaultOutput(preset.name));
+    const preset = parsePreset(flags.preset);
+    const threads = flags.threads ?? preset.defaultThreads;
+    const output = flags.output ?? defaultOutput(preset.name);
     ensureWritableDir(output);
-    const results = await runExperiments(panels, preset, { outputDir: output, threads, progress: raw.progress !== false });
+    const results = await runExperiments(panels, preset, { outputDir: output, threads, progress: flags.progress });
     const files = await writeLabReport(output, results);
     if (quickstart) printQuickstartTable(results);
     else for (const id of panels) printCurves(results.panels[id]!.examples, results.panels[id]!.curves, `Figure 1${id}: ${PANELS[id].title} (${preset.name})`);
     printFindings(results, panels);
     process.stdout.write(`\nreport: ${resolve(files.html)}\n        ${resolve(files.markdown)}\nresults: ${resolve(join(output, "results.json"))}\n`);
-    if (raw.json) {
+    if (flags.json) {
       const obj = panels.length === 1 ? panelJson(results, panels[0]!) : { preset: preset.name, panels: panels.map((id) => panelJson(results, id)) };
       process.stdout.write(JSON.stringify(obj) + "\n");
     }
@@ -254,16 +233,17 @@ export function registerLabExperiments(lab: Command): void {
     .option("--threads <n>", "engine worker threads (default: 2 for quick, so results match on every machine; all cores for paper)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panel's results as the last stdout line")
-    .action(async (panel: string, raw: Record<string, unknown>) => experimentAction(panel, raw));
+    .action(async (panel: string, raw: object) => experimentAction(panel, parseFlags(experimentFlags, raw)));
 
   lab
     .command("report")
     .description("rebuild the HTML/Markdown report and SVG figures from results.json")
     .option("--preset <name>", "which preset's default output directory", "quick")
     .option("--output <dir>", "output directory holding results.json (default runs/lab/<preset>)")
-    .action(async (raw: Record<string, unknown>) => {
-      const preset = parsePreset(String(raw.preset));
-      const output = String(raw.output ?? defaultOutput(preset.name));
+    .action(async (raw: object) => {
+      const flags = parseFlags(reportFlags, raw);
+      const preset = parsePreset(flags.preset);
+      const output = flags.output ?? defaultOutput(preset.name);
       const results = readResults(output);
       if (!results) {
         throw new UserError(
@@ -282,7 +262,7 @@ export function registerLabExperiments(lab: Command): void {
     .option("--threads <n>", "engine worker threads (default 2: results are reproducible for a fixed thread count)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panels' results as the last stdout line")
-    .action(async (raw: Record<string, unknown>) => experimentAction("a,b", { ...raw, preset: "quick" }, true));
+    .action(async (raw: object) => experimentAction("a,b", { ...parseFlags(quickstartFlags, raw), preset: "quick" }, true));
 }
 
 /** examples x {TF, GD, mean, TF at each p} from panels a and b. */

@@ -1,48 +1,33 @@
 /**
  * `selfcorrect lab theory`: runs the paper's hand-built constructions (Thm 3.2 for BT, Thm 3.3 for PL)
  * against explicit gradient steps over random tasks and reports the error as a function of gamma.
- * A thin layer: flags are validated here (zod); the work lives in src/lab/theory.
+ * A thin layer: flags are validated here (cli/flags.ts); the work lives in src/lab/theory.
  */
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
-import { UserError, parseOrThrow } from "../../util/errors.js";
+import { UserError } from "../../util/errors.js";
 import { ensureWritableDir, writeFileAtomic, writeJsonAtomic } from "../../util/fs.js";
 import { ProgressBar } from "../../util/progress.js";
 import { lineChartSvg } from "../../report/plot.js";
 import { markdownTable } from "../../report/html.js";
-import { GAMMA_MAX, checkErrorVsGamma, type CheckResult, type ErrorRow } from "../../lab/theory/index.js";
+import { DEFAULT_GAMMAS, GAMMA_MAX, checkErrorVsGamma, parseGammas, type CheckResult, type ErrorRow } from "../../lab/theory/index.js";
+import { flag, parseFlags } from "../flags.js";
 
-export const DEFAULT_GAMMAS = "1,3,10,30,100,300,1e3,3e3,1e4,3e4,1e5,1e6,1e8,1e10,1e12";
-
-/** "1,10,1e3" -> [1, 10, 1000], sorted, each in (0, GAMMA_MAX]. */
-export function parseGammas(arg: string): number[] {
-  const parts = arg.split(",").map((s) => s.trim()).filter(Boolean);
-  if (parts.length === 0) throw new UserError(`--gamma: expected a comma-separated list such as 1,10,100,1e6, got "${arg}"`);
-  const gs = parts.map((p) => {
-    const g = Number(p);
-    if (!Number.isFinite(g) || g <= 0) throw new UserError(`--gamma: "${p}" is not a positive number; the temperature must be > 0`);
-    if (g > GAMMA_MAX) {
-      throw new UserError(`--gamma: ${p} is above ${GAMMA_MAX}, the largest usable in float64 (the PL masking push gamma^2 would overflow)`);
-    }
-    return g;
-  });
-  return [...new Set(gs)].sort((a, b) => a - b);
-}
-
-const flagsSchema = z.object({
-  loss: z.enum(["bt", "pl"], { message: 'must be "bt" or "pl"' }),
-  n: z.coerce.number().int("must be a whole number").min(2, "must be >= 2 (the losses compare at least 2 responses)").max(64, "must be <= 64"),
-  steps: z.coerce.number().int("must be a whole number").min(1, "must be >= 1").max(50, "must be <= 50"),
-  tasks: z.coerce.number().int("must be a whole number").min(1, "must be >= 1").max(100000, "must be <= 100000"),
-  seed: z.coerce.number().int("must be a whole number"),
-  eta: z.coerce.number().positive("must be > 0").finite(),
-  head2: z.enum(["exact", "approx"], { message: 'must be "exact" or "approx"' }),
-  bound: z.coerce.number().positive("must be > 0").finite(),
-  squareStep: z.coerce.number().positive("must be > 0").finite(),
-  reportDir: z.string().min(1),
-  json: z.boolean(),
-  causal: z.boolean(),
+const theoryFlags = z.object({
+  loss: flag.choice("--loss", ["bt", "pl"]),
+  n: flag.int("--n", 2, 64),
+  gamma: flag.text("--gamma"),
+  steps: flag.int("--steps", 1, 50),
+  tasks: flag.int("--tasks", 1, 100000),
+  seed: flag.int("--seed", Number.MIN_SAFE_INTEGER),
+  eta: flag.number("--eta", 0).refine((v) => v > 0, { message: "--eta must be greater than 0" }),
+  head2: flag.choice("--head2", ["exact", "approx"]),
+  bound: flag.number("--bound", 0).refine((v) => v > 0, { message: "--bound must be greater than 0" }),
+  squareStep: flag.number("--square-step", 0).refine((v) => v > 0, { message: "--square-step must be greater than 0" }),
+  reportDir: flag.text("--report-dir"),
+  json: flag.bool(),
+  causal: flag.bool(),
 });
 
 /** 1e+6 rather than 1000000 in the table. */
@@ -73,9 +58,9 @@ export function registerLabTheory(lab: Command): void {
     .option("--causal", "App. F.2: causal attention performing an online PL step (token i compares with j <= i); pl, K = 1 only", false)
     .option("--report-dir <dir>", "where the SVG plot and JSON go", join("reports", "theory"))
     .option("--json", "print one JSON object as the last stdout line", false)
-    .action(async (raw: Record<string, unknown>) => {
-      const gammas = parseGammas(String(raw.gamma));
-      const f = parseOrThrow(flagsSchema, { ...raw, json: Boolean(raw.json), causal: Boolean(raw.causal) }, "lab theory flags");
+    .action(async (raw: object) => {
+      const f = parseFlags(theoryFlags, raw);
+      const gammas = parseGammas(f.gamma);
       if (f.causal && (f.loss !== "pl" || f.steps !== 1 || f.head2 !== "exact")) {
         throw new UserError("--causal: the online-PL construction (App. F.2) needs --loss pl, --steps 1 and --head2 exact");
       }

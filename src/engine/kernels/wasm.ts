@@ -36,7 +36,7 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer | SharedArrayBuffer;
     grow(deltaPages: number): number;
   }
-  // eslint-disable-next-line @typescript-eslint/no-empty-interface
+  // biome-ignore lint/suspicious/noEmptyInterface: an opaque handle, passed back to Instance and to workers
   interface Module {}
   interface Instance {
     readonly exports: Record<string, unknown>;

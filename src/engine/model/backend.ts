@@ -1,16 +1,15 @@
 import type { Kernels } from "../kernels/types.js";
 import { createReferenceKernels } from "../kernels/reference.js";
-import { KERNEL_HEAP_BASE, compileKernelModule, createKernelMemory, instantiateKernels, kernelScratchFloats } from "../kernels/wasm.js";
+import {
+  KERNEL_HEAP_BASE, compileKernelModule, createKernelMemory, instantiateKernels, kernelScratchFloats, type KernelMemory, type KernelModule,
+} from "../kernels/wasm.js";
 
 export type KernelKind = "wasm" | "reference";
-
-type WasmModule = Parameters<typeof instantiateKernels>[0];
-type WasmMemory = ReturnType<typeof createKernelMemory>;
 
 /** What a thread needs to build its kernels over the shared heap (structured-cloneable for workers). */
 export type KernelSource =
   | { kind: "reference"; buffer: ArrayBuffer | SharedArrayBuffer }
-  | { kind: "wasm"; module: WasmModule; memory: WasmMemory };
+  | { kind: "wasm"; module: KernelModule; memory: KernelMemory };
 
 export interface PreparedBackend {
   kind: KernelKind;
@@ -26,8 +25,9 @@ export interface PreparedBackend {
 export const MAX_HEAP_BYTES = 4 * 1024 * 1024 * 1024 - 65536;
 
 /**
- * Picks the kernels. `shared`: the heap will be used by several worker threads. `maxWeight`:
- * the largest matmul weight is [4C, C] (c_fc, and mlp c_proj transposed).
+ * Picks the kernels. `shared`: the heap will be used by several worker threads. `dims` sizes each
+ * thread's kernel scratch: the widest matmul side is 4C (c_fc's output, mlp c_proj's input) or the
+ * token width d (read-in, read-out), and attention needs T.
  */
 export async function prepareBackend(kind: KernelKind, shared: boolean, dims: { C: number; T: number; d: number }): Promise<PreparedBackend> {
   if (kind === "reference") {

@@ -16,7 +16,6 @@ export function backwardPass(
 ): void {
   const C = c.nEmbd;
   const BT = B * T;
-  const NH = c.nHead;
   const last = c.nLayer > 0 ? acts.layers[c.nLayer - 1]!.resOut : acts.encoded;
 
   k.fill(s.dln, 0, BT * C);
@@ -24,6 +23,22 @@ export function backwardPass(
   k.fill(s.dres, 0, BT * C);
   k.layernormBackward(s.dres, G.lnfW, G.lnfB, s.dln, last, P.lnfW, acts.lnfMean, acts.lnfRstd, BT, C);
 
+  blocksBackward(k, c, P, G, acts, s, B, T);
+
+  for (let b = 0; b < B; b++) k.accumulate(G.wpe, s.dres + b * T * C, T * C);
+  k.matmulBackward(0, G.readInW, G.readInB, s.dres, input, P.readInW, BT, c.inputDim, C);
+}
+
+/**
+ * Backward through the blocks, top to bottom: s.dres holds dLoss/d(last block's output) on entry
+ * and dLoss/d(embedding) on exit.
+ */
+export function blocksBackward(
+  k: Kernels, c: ResolvedConfig, P: ParamPtrs, G: ParamPtrs, acts: ActPtrs, s: GradScratch, B: number, T: number,
+): void {
+  const C = c.nEmbd;
+  const BT = B * T;
+  const NH = c.nHead;
   for (let l = c.nLayer - 1; l >= 0; l--) {
     const a = acts.layers[l]!;
     const p = P.blocks[l]!;
@@ -48,7 +63,4 @@ export function backwardPass(
     k.matmulBackward(s.dln, g.attnW, g.attnB, s.dqkv, a.ln1, p.attnW, BT, C, 3 * C);
     k.layernormBackward(s.dres, g.ln1w, g.ln1b, s.dln, a.resIn, p.ln1w, a.ln1Mean, a.ln1Rstd, BT, C);
   }
-
-  for (let b = 0; b < B; b++) k.accumulate(G.wpe, s.dres + b * T * C, T * C);
-  k.matmulBackward(0, G.readInW, G.readInB, s.dres, input, P.readInW, BT, c.inputDim, C);
 }

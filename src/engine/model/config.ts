@@ -7,7 +7,8 @@ export type ResolvedConfig = Required<Omit<ModelConfig, "blocks">> & { blocks: B
 const positiveInt = (what: string) =>
   z.number({ error: `${what} must be a number` }).int(`${what} must be an integer`).positive(`${what} must be >= 1`);
 
-const blockSchema = z.object({
+/** One block's kind, as in a ModelConfig, a checkpoint's config or a reference fixture. */
+export const blockSchema = z.object({
   attention: z.enum(["softmax", "linear"]),
   ffn: z.boolean(),
 });

@@ -14,4 +14,5 @@
  */
 export { createModel, loadModel, type EngineModel, type EngineOptions } from "./model.js";
 export { createFloat64Model, type Float64Model } from "./float64.js";
-export { resolveConfig, resolveAdam, type ResolvedConfig } from "./config.js";
+export { blockSchema, resolveConfig, resolveAdam, type ResolvedConfig } from "./config.js";
+export type { KernelKind } from "./backend.js";

@@ -65,33 +65,12 @@ export function paramLayout(c: ResolvedConfig): ParamLayout {
     blocks: [],
     lnfW: 0, lnfB: 0, readOutW: 0, readOutB: 0,
   };
-  for (let l = 0; l < c.nLayer; l++) {
-    const p = `h.${l}.`;
-    const b: BlockParams = {
-      ln1w: add(p + "ln_1.weight", [C], "one"),
-      ln1b: add(p + "ln_1.bias", [C], "zero"),
-      attnW: add(p + "attn.c_attn.weight", [3 * C, C], "normal"),
-      attnB: add(p + "attn.c_attn.bias", [3 * C], "zero"),
-      projW: add(p + "attn.c_proj.weight", [C, C], "normal"),
-      projB: add(p + "attn.c_proj.bias", [C], "zero"),
-      ln2w: -1, ln2b: -1, fcW: -1, fcB: -1, fcProjW: -1, fcProjB: -1,
-    };
-    if (c.blocks[l]!.ffn) {
-      b.ln2w = add(p + "ln_2.weight", [C], "one");
-      b.ln2b = add(p + "ln_2.bias", [C], "zero");
-      b.fcW = add(p + "mlp.c_fc.weight", [4 * C, C], "normal");
-      b.fcB = add(p + "mlp.c_fc.bias", [4 * C], "zero");
-      b.fcProjW = add(p + "mlp.c_proj.weight", [C, 4 * C], "normal");
-      b.fcProjB = add(p + "mlp.c_proj.bias", [C], "zero");
-    }
-    rel.blocks.push(b);
-  }
+  for (let l = 0; l < c.nLayer; l++) rel.blocks.push(blockParams(add, `h.${l}.`, C, c.blocks[l]!.ffn));
   rel.lnfW = add("ln_f.weight", [C], "one");
   rel.lnfB = add("ln_f.bias", [C], "zero");
   rel.readOutW = add("read_out.weight", [c.outputDim, C], "normal");
   rel.readOutB = add("read_out.bias", [c.outputDim], "zero");
 
-  const shift = (x: number, base: number) => (x < 0 ? 0 : x + base);
   return {
     specs,
     count: off,
@@ -99,18 +78,47 @@ export function paramLayout(c: ResolvedConfig): ParamLayout {
     ptrsAt(base: number): ParamPtrs {
       return {
         readInW: rel.readInW + base, readInB: rel.readInB + base, wpe: rel.wpe + base,
-        blocks: rel.blocks.map((b) => ({
-          ln1w: shift(b.ln1w, base), ln1b: shift(b.ln1b, base),
-          attnW: shift(b.attnW, base), attnB: shift(b.attnB, base),
-          projW: shift(b.projW, base), projB: shift(b.projB, base),
-          ln2w: shift(b.ln2w, base), ln2b: shift(b.ln2b, base),
-          fcW: shift(b.fcW, base), fcB: shift(b.fcB, base),
-          fcProjW: shift(b.fcProjW, base), fcProjB: shift(b.fcProjB, base),
-        })),
+        blocks: rel.blocks.map((b) => shiftBlockParams(b, base)),
         lnfW: rel.lnfW + base, lnfB: rel.lnfB + base,
         readOutW: rel.readOutW + base, readOutB: rel.readOutB + base,
       };
     },
+  };
+}
+
+/** Adds one block's parameters (HF GPT-2 names under `prefix`) through `add`; -1 marks absent FFN tensors. */
+export function blockParams(add: (name: string, shape: number[], init: InitKind) => number, prefix: string, C: number, ffn: boolean): BlockParams {
+  const p = prefix;
+  const b: BlockParams = {
+    ln1w: add(p + "ln_1.weight", [C], "one"),
+    ln1b: add(p + "ln_1.bias", [C], "zero"),
+    attnW: add(p + "attn.c_attn.weight", [3 * C, C], "normal"),
+    attnB: add(p + "attn.c_attn.bias", [3 * C], "zero"),
+    projW: add(p + "attn.c_proj.weight", [C, C], "normal"),
+    projB: add(p + "attn.c_proj.bias", [C], "zero"),
+    ln2w: -1, ln2b: -1, fcW: -1, fcB: -1, fcProjW: -1, fcProjB: -1,
+  };
+  if (ffn) {
+    b.ln2w = add(p + "ln_2.weight", [C], "one");
+    b.ln2b = add(p + "ln_2.bias", [C], "zero");
+    b.fcW = add(p + "mlp.c_fc.weight", [4 * C, C], "normal");
+    b.fcB = add(p + "mlp.c_fc.bias", [4 * C], "zero");
+    b.fcProjW = add(p + "mlp.c_proj.weight", [C, 4 * C], "normal");
+    b.fcProjB = add(p + "mlp.c_proj.bias", [C], "zero");
+  }
+  return b;
+}
+
+/** Block pointers relative to 0 -> absolute at `base`; absent (-1) tensors become 0, the kernels' "none". */
+export function shiftBlockParams(b: BlockParams, base: number): BlockParams {
+  const shift = (x: number) => (x < 0 ? 0 : x + base);
+  return {
+    ln1w: shift(b.ln1w), ln1b: shift(b.ln1b),
+    attnW: shift(b.attnW), attnB: shift(b.attnB),
+    projW: shift(b.projW), projB: shift(b.projB),
+    ln2w: shift(b.ln2w), ln2b: shift(b.ln2b),
+    fcW: shift(b.fcW), fcB: shift(b.fcB),
+    fcProjW: shift(b.fcProjW), fcProjB: shift(b.fcProjB),
   };
 }
 
@@ -196,11 +204,6 @@ export function shardLayout(c: ResolvedConfig, B: number, base: number): { acts:
     dfchGelu: anyFfn ? take(BT * 4 * C) : 0,
   };
   return { acts, scratch, end: off };
-}
-
-/** Floats needed for the activations + gradient scratch of a shard of B sequences. */
-export function shardFloats(c: ResolvedConfig, B: number): number {
-  return shardLayout(c, B, 0).end;
 }
 
 /** Heap plan for W workers sharing parameters, with one shard each. */

@@ -6,7 +6,7 @@ import type { Kernels } from "../kernels/types.js";
 import { UserError, formatZodError } from "../../util/errors.js";
 import { writeJsonAtomic } from "../../util/fs.js";
 import { readSafetensors, writeSafetensors, type TensorData } from "../safetensors.js";
-import { resolveAdam, resolveConfig, sameConfig, type ResolvedConfig } from "./config.js";
+import { blockSchema, resolveAdam, resolveConfig, sameConfig, type ResolvedConfig } from "./config.js";
 import { LocalExecutor, type Executor } from "./executor.js";
 import { initParams } from "./init.js";
 import { planHeap, type HeapPlan } from "./layout.js";
@@ -226,7 +226,6 @@ export async function createModel(config: ModelConfig, opts: CreateModelOptions 
   return model;
 }
 
-const blockSchema = z.object({ attention: z.enum(["softmax", "linear"]), ffn: z.boolean() });
 const checkpointJsonSchema = z.object({
   format: z.literal(CHECKPOINT_FORMAT),
   step: z.number().int().nonnegative(),

@@ -8,7 +8,7 @@ export interface WorkerInit {
   config: ResolvedConfig;
   planOpts: { maxBatch: number; workers: number; baseFloats: number; kernelScratchFloats: number };
   source: KernelSource;
-  /** Int32Array control block: see CTRL_* in pool.ts. */
+  /** Int32Array control block of CTRL_INTS ints (the CTRL_* indices below), for worker.ts's barrier. */
   ctrl: SharedArrayBuffer;
 }
 
@@ -20,8 +20,11 @@ export type WorkerCommand =
 
 export type WorkerReply = { type: "ready" } | { type: "done" } | { type: "error"; message: string; stack?: string };
 
+/** Workers that have reached the current barrier. */
 export const CTRL_COUNT = 0;
+/** Barrier generation: the last worker to arrive bumps it and wakes the others. */
 export const CTRL_GEN = 1;
+/** Set by a worker that threw, so the others stop waiting for it. */
 export const CTRL_FAILED = 2;
 export const CTRL_INTS = 4;
 

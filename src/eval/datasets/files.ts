@@ -4,7 +4,7 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { parse as parseCsv } from "csv-parse/sync";
-import type { ZodType } from "zod";
+import type { ZodError, ZodType } from "zod";
 import { UserError } from "../../util/errors.js";
 
 export interface CsvRecord {
@@ -86,6 +86,14 @@ export function requireField(file: string, rec: CsvRecord, column: string): stri
   return v;
 }
 
+/** The first few issues of a failed parse, each as `field.path: message`. */
+export function issueList(error: ZodError, max = 5): string {
+  return error.issues
+    .slice(0, max)
+    .map((iss) => `${iss.path.length ? iss.path.map(String).join(".") : "(root)"}: ${iss.message}`)
+    .join("; ");
+}
+
 /**
  * Reads a JSONL file, validating every line with `schema`. Blank lines are skipped; a line that is
  * not JSON or does not match the schema fails the whole read with the file, line and field named.
@@ -104,13 +112,7 @@ export function readJsonl<T>(file: string, schema: ZodType<T>, what = "JSONL"): 
       throw new UserError(`${file}: line ${i + 1}: not valid JSON (${(e as Error).message})`);
     }
     const r = schema.safeParse(json);
-    if (!r.success) {
-      const issues = r.error.issues
-        .slice(0, 5)
-        .map((iss) => `${iss.path.length ? iss.path.map(String).join(".") : "(root)"}: ${iss.message}`)
-        .join("; ");
-      throw new UserError(`${file}: line ${i + 1}: invalid ${what} record: ${issues}`);
-    }
+    if (!r.success) throw new UserError(`${file}: line ${i + 1}: invalid ${what} record: ${issueList(r.error)}`);
     out.push({ value: r.data, line: i + 1 });
   }
   if (out.length === 0) throw new UserError(`${file}: no records (the file is empty)`);
@@ -127,12 +129,6 @@ export function readJson<T>(file: string, schema: ZodType<T>, what = "JSON"): T 
     throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
   }
   const r = schema.safeParse(json);
-  if (!r.success) {
-    const issues = r.error.issues
-      .slice(0, 5)
-      .map((iss) => `${iss.path.length ? iss.path.map(String).join(".") : "(root)"}: ${iss.message}`)
-      .join("; ");
-    throw new UserError(`${file}: invalid ${what}: ${issues}`);
-  }
+  if (!r.success) throw new UserError(`${file}: invalid ${what}: ${issueList(r.error)}`);
   return r.data;
 }

@@ -1,7 +1,7 @@
 /**
  * Evaluation datasets. Every loader reads a data directory laid out like `../shared/data` (or the
  * `selfcorrect data fetch` cache), validates every record, and either returns all items or throws a
- * UserError naming the file and line. See src/eval/fetch.ts for provenance and checksums.
+ * UserError naming the file and line. See registry.ts for provenance and checksums, download.ts for the fetcher.
  */
 export * from "./types.js";
 export { loadAdvBench, ADVBENCH_BEHAVIORS_FILE } from "./advbench.js";

@@ -4,7 +4,7 @@
  */
 import { UserError } from "../../util/errors.js";
 import { Rng } from "../../util/rng.js";
-import { buildGradientStepTransformer, buildOnlinePlTransformer, type ConstructionOptions, type Head2Variant } from "./constructions.js";
+import { GAMMA_MAX, buildGradientStepTransformer, buildOnlinePlTransformer, type ConstructionOptions, type Head2Variant } from "./constructions.js";
 import { matVec, sqNorm } from "./matrix.js";
 import { alignmentLoss, gradientDescent, onlinePlUpdate, rankByReward, type AlignmentLoss, type GdTrajectory } from "./reference.js";
 import { forward } from "./transformer.js";
@@ -140,12 +140,12 @@ export function runOnlinePl(task: TheoryTask, options: { eta: number; gamma: num
 
 export function maxAbsDiff(a: number[][], b: number[][]): number {
   let m = 0;
-  a.forEach((row, i) =>
+  a.forEach((row, i) => {
     row.forEach((v, c) => {
       const d = Math.abs(v - b[i]![c]!);
       m = Number.isNaN(d) ? Infinity : Math.max(m, d);
-    }),
-  );
+    });
+  });
   return m;
 }
 
@@ -237,7 +237,9 @@ export function checkErrorVsGamma(o: CheckOptions): CheckResult {
       sum += taskMax;
       if (!causal && gamma === largest && gi === o.gammas.indexOf(largest)) {
         lossTf[0] = lossTf[0]! + alignmentLoss(o.loss, task.W0, task.x, task.ys, task.r) / tasks.length;
-        got.forEach((ys, k) => (lossTf[k + 1] = lossTf[k + 1]! + alignmentLoss(o.loss, task.W0, task.x, ys, task.r) / tasks.length));
+        got.forEach((ys, k) => {
+          lossTf[k + 1] = lossTf[k + 1]! + alignmentLoss(o.loss, task.W0, task.x, ys, task.r) / tasks.length;
+        });
       }
     }
     const row: ErrorRow = {
@@ -250,8 +252,30 @@ export function checkErrorVsGamma(o: CheckOptions): CheckResult {
     o.onGamma?.(row, gi);
   });
   const lossRef = new Array<number>(o.steps + 1).fill(0);
-  for (const { traj } of tasks) traj.loss.forEach((l, k) => (lossRef[k] = lossRef[k]! + l / tasks.length));
+  for (const { traj } of tasks) {
+    traj.loss.forEach((l, k) => {
+      lossRef[k] = lossRef[k]! + l / tasks.length;
+    });
+  }
   // The online update is no gradient step of one loss, so there is no loss trajectory to report.
   if (causal) return { rows, min_reward_gap: minGap, loss_reference: [], loss_transformer: [] };
   return { rows, min_reward_gap: minGap, loss_reference: lossRef, loss_transformer: lossTf };
+}
+
+/** The gammas `lab theory` measures by default: 1 to 1e12, about three per decade up to 1e5. */
+export const DEFAULT_GAMMAS = "1,3,10,30,100,300,1e3,3e3,1e4,3e4,1e5,1e6,1e8,1e10,1e12";
+
+/** "1,10,1e3" -> [1, 10, 1000], sorted, deduplicated, each in (0, GAMMA_MAX]. */
+export function parseGammas(arg: string): number[] {
+  const parts = arg.split(",").map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw new UserError(`--gamma: expected a comma-separated list such as 1,10,100,1e6, got "${arg}"`);
+  const gs = parts.map((p) => {
+    const g = Number(p);
+    if (!Number.isFinite(g) || g <= 0) throw new UserError(`--gamma: "${p}" is not a positive number; the temperature must be > 0`);
+    if (g > GAMMA_MAX) {
+      throw new UserError(`--gamma: ${p} is above ${GAMMA_MAX}, the largest usable in float64 (the PL masking push gamma^2 would overflow)`);
+    }
+    return g;
+  });
+  return [...new Set(gs)].sort((a, b) => a - b);
 }

@@ -121,19 +121,25 @@ export function copyResponsesFfn(L: Layout, s: number, bound: number): FfnLayer 
   return f;
 }
 
-/**
- * Lemma E.4: a uniform-attention layer (W_Q = W_K = 0, every weight 1/N) with W_V = N I on X_p, so
- * every token receives all responses: slot l of bcast[s] becomes y_l.
- */
-export function broadcastLayer(L: Layout, s: number): AttentionLayer {
+/** A uniform-attention head's value and output maps: W_V = scale I on X_p (spread[s]), written into bcast[s]. */
+function broadcastMaps(L: Layout, s: number, scale: number): { wv: Mat; proj: Mat } {
   const S = L.step[s]!;
   const d = L.n * L.ny;
   const wv = new Mat(d, L.dim);
   const proj = new Mat(L.dim, d);
   for (let t = 0; t < d; t++) {
-    wv.set(t, S.spread.start + t, L.n);
+    wv.set(t, S.spread.start + t, scale);
     proj.set(S.bcast.start + t, t, 1);
   }
+  return { wv, proj };
+}
+
+/**
+ * Lemma E.4: a uniform-attention layer (W_Q = W_K = 0, every weight 1/N) with W_V = N I on X_p, so
+ * every token receives all responses: slot l of bcast[s] becomes y_l.
+ */
+export function broadcastLayer(L: Layout, s: number): AttentionLayer {
+  const { wv, proj } = broadcastMaps(L, s, L.n);
   return {
     kind: "attention",
     name: `step ${s + 1}: broadcast all responses to every token (Lemma E.4)`,
@@ -331,14 +337,7 @@ export function buildGradientStepTransformer(options: ConstructionOptions): Grad
 
 /** Lemma E.4 under a causal mask: uniform attention over j <= i, so slot l of token i gets y_l / i for l <= i. */
 export function causalBroadcastLayer(L: Layout, s: number): AttentionLayer {
-  const S = L.step[s]!;
-  const d = L.n * L.ny;
-  const wv = new Mat(d, L.dim);
-  const proj = new Mat(L.dim, d);
-  for (let t = 0; t < d; t++) {
-    wv.set(t, S.spread.start + t, 1);
-    proj.set(S.bcast.start + t, t, 1);
-  }
+  const { wv, proj } = broadcastMaps(L, s, 1);
   return {
     kind: "attention",
     name: `step ${s + 1}: causal uniform attention, prefix mean of X_p (Lemma E.4, App. F.2)`,

@@ -106,8 +106,8 @@ export class Layout {
   embed(x: number[], ys: number[][], r: number[]): Float64Array[] {
     return ys.map((yi, i) => {
       const e = new Float64Array(this.dim);
-      x.forEach((v, m) => (e[this.x.start + m] = v));
-      yi.forEach((v, c) => (e[this.y.start + c] = v));
+      e.set(x, this.x.start);
+      e.set(yi, this.y.start);
       e[this.r] = r[i]!;
       e[this.pe.start + i] = 1;
       return e;

@@ -98,7 +98,9 @@ export function gradientStep(
     betas.push({ top, pool, beta });
     for (let c = 0; c < ny; c++) {
       let avg = 0;
-      pool.forEach((j, t) => (avg += beta[t]! * ys[j]![c]!));
+      pool.forEach((j, t) => {
+        avg += beta[t]! * ys[j]![c]!;
+      });
       g[c] = g[c]! + ys[top]![c]! - avg;
     }
   }

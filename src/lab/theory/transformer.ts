@@ -122,22 +122,6 @@ export function emptyFfn(name: string, dim: number, hidden: number): FfnLayer {
   };
 }
 
-/** Number of nonzero weights of a layer stack (a size figure for reports). */
-export function countWeights(layers: Layer[]): number {
-  let n = 0;
-  for (const l of layers) {
-    if (l.kind === "attention") for (const h of l.heads) n += h.wq.nnz() + h.wk.nnz() + h.wv.nnz() + h.proj.nnz();
-    else n += l.w1.nnz() + l.w2.nnz() + nz(l.b1) + nz(l.b2);
-  }
-  return n;
-}
-
-function nz(a: Float64Array): number {
-  let n = 0;
-  for (const v of a) if (v !== 0) n++;
-  return n;
-}
-
 function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;

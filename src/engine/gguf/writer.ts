@@ -11,7 +11,7 @@
  * Strings are u64 byte length + UTF-8 bytes (no terminator); arrays are u32 item type + u64 count + items.
  * ne[0] is the fastest-varying dimension: a row-major matrix of R rows and C columns has ne = [C, R].
  */
-import { writeFileAtomic } from "../util/fs.js";
+import { writeFileAtomic } from "../../util/fs.js";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
@@ -183,7 +183,7 @@ export function float32ToFloat16Bits(value: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0); // inf / NaN (quiet)
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign; // underflows to zero
@@ -294,18 +294,18 @@ function valueSize(v: GgufValue, key: string): number {
 
 function writeValue(w: ByteWriter, v: GgufValue): void {
   switch (v.type) {
-    case "uint8": return w.u8(v.value);
-    case "int8": return w.i8(v.value);
-    case "uint16": return w.u16(v.value);
-    case "int16": return w.i16(v.value);
-    case "uint32": return w.u32(v.value);
-    case "int32": return w.i32(v.value);
-    case "float32": return w.f32(v.value);
-    case "float64": return w.f64(v.value);
-    case "uint64": return w.u64(v.value);
-    case "int64": return w.i64(v.value);
-    case "bool": return w.u8(v.value ? 1 : 0);
-    case "string": return w.string(v.value);
+    case "uint8": w.u8(v.value); return;
+    case "int8": w.i8(v.value); return;
+    case "uint16": w.u16(v.value); return;
+    case "int16": w.i16(v.value); return;
+    case "uint32": w.u32(v.value); return;
+    case "int32": w.i32(v.value); return;
+    case "float32": w.f32(v.value); return;
+    case "float64": w.f64(v.value); return;
+    case "uint64": w.u64(v.value); return;
+    case "int64": w.i64(v.value); return;
+    case "bool": w.u8(v.value ? 1 : 0); return;
+    case "string": w.string(v.value); return;
     case "array": {
       w.u32(GgufValueType[v.itemType]);
       w.u64(v.value.length);

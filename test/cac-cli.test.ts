@@ -8,6 +8,7 @@ import OpenAI from "openai";
 import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { conversationReply } from "./support/conversation-script.js";
 import type { ChatMessage } from "../src/cac/types.js";
+import { sleep } from "../src/util/sleep.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
@@ -97,7 +98,7 @@ test("serve: child process answers the openai client, SIGTERM finishes the in-fl
     const models = await client.models.list();
     assert.equal(models.data[0]!.id, "stand-in");
     const inFlight = client.chat.completions.create({ model: "stand-in", messages: [{ role: "user", content: "a keylogger" }] });
-    while (srv.calls.length === 0) await new Promise((r) => setTimeout(r, 10));
+    while (srv.calls.length === 0) await sleep(10);
     child.kill("SIGTERM");
     const r = await inFlight;
     assert.equal(r.choices[0]!.message.content, "REFUSED after 1 check(s): I will not help with a keylogger.");

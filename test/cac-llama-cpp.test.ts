@@ -15,6 +15,7 @@ import { buildTinyLlama, renderTinyLlamaChat, writeTinyLlamaGguf } from "../src/
 import { encodeGguf } from "../src/engine/gguf/writer.js";
 import { UserError } from "../src/util/errors.js";
 import type { ChatMessage } from "../src/cac/types.js";
+import { sleep } from "../src/util/sleep.js";
 
 const dir = mkdtempSync(join(tmpdir(), "selfcorrect-llama-"));
 const modelPath = join(dir, "tiny.gguf");
@@ -237,7 +238,7 @@ test("an aborted model-level signal cancels loading", async () => {
 test("dispose aborts calls in flight, is idempotent, and later calls fail clearly", async () => {
   const m = await createLlamaCppModel({ modelPath, contextSize: 512 });
   const inFlight = m.generate(question, { maxTokens: 4000 });
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   await Promise.all([m.dispose(), m.dispose()]);
   await assert.rejects(inFlight, { name: "AbortError" });
   await assert.rejects(m.generate(question), /model is disposed/);

@@ -6,6 +6,7 @@ import { startScriptedServer, type ScriptedReply } from "./support/scripted-open
 import { failOnUnhandledRejections } from "./support/unhandled-rejections.js";
 import { createOpenAIModel } from "../src/cac/adapters/openai.js";
 import { UpstreamError } from "../src/cac/errors.js";
+import { sleep } from "../src/util/sleep.js";
 
 failOnUnhandledRejections();
 
@@ -80,7 +81,7 @@ test(`faults (${transport} transport): bounded retries, then a clear UpstreamErr
     await expectFail("hang", "timeout", /timed out after 300 ms \(gave up after 3 attempts\)/);
     assert.ok(Date.now() - t0 >= 900, "three attempts of 300 ms");
     assert.equal(count("hang"), 3);
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     assert.ok(srv.calls.filter((c) => c.messages.at(-1)?.content === "hang").every((c) => c.aborted), "hung requests were abandoned");
     await expectFail("broken", "malformed", /malformed response.*after 3 attempts/);
     assert.equal(count("broken"), 3);
@@ -102,10 +103,10 @@ test("the caller's signal cancels the request upstream and is not retried", asyn
     const m = createOpenAIModel({ baseURL: srv.url, model: "m", timeoutMs: 10_000 });
     const ac = new AbortController();
     const p = m.generate(user("hang"), { signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     ac.abort();
     await assert.rejects(p, (e: Error) => !(e instanceof UpstreamError));
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assert.equal(srv.calls.length, 1);
     assert.equal(srv.calls[0]!.aborted, true);
   } finally {

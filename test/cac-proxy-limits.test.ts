@@ -8,7 +8,8 @@ import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { conversationReply } from "./support/conversation-script.js";
 import { failOnUnhandledRejections } from "./support/unhandled-rejections.js";
 import { postChat, startServe, type RawResponse } from "./support/serve-process.js";
-import { sleepMs, within } from "./support/wait.js";
+import { within } from "./support/wait.js";
+import { sleep } from "../src/util/sleep.js";
 
 failOnUnhandledRejections();
 
@@ -62,7 +63,7 @@ test("--max-concurrent 2 --request-timeout-ms 3000: two stalled bodies do not bl
   ]);
   const stalled = [stalledBody(serve.url), stalledBody(serve.url)];
   try {
-    await sleepMs(300);
+    await sleep(300);
     // A legitimate client that retries on 429 for up to 6 s.
     const t0 = Date.now();
     let last: RawResponse | Error = new Error("no attempt");
@@ -74,7 +75,7 @@ test("--max-concurrent 2 --request-timeout-ms 3000: two stalled bodies do not bl
       if (last instanceof Error) break;
       statuses.push(last.status);
       if (last.status !== 429) break;
-      await sleepMs(250);
+      await sleep(250);
     }
     const elapsed = Date.now() - t0;
     const legit = last instanceof Error ? last.message : last.status;
@@ -83,7 +84,7 @@ test("--max-concurrent 2 --request-timeout-ms 3000: two stalled bodies do not bl
     // Shutdown with a stalled body still open.
     const fresh = stalledBody(serve.url);
     stalled.push(fresh);
-    await sleepMs(200);
+    await sleep(200);
     const t1 = Date.now();
     serve.child.kill("SIGTERM");
     const exit = await within(serve.exited, 10_000);

@@ -7,8 +7,9 @@ import net from "node:net";
 import { startScriptedServer, type ScriptedReply } from "./support/scripted-openai-server.js";
 import { failOnUnhandledRejections } from "./support/unhandled-rejections.js";
 import { postChat, startServe } from "./support/serve-process.js";
-import { sleepMs } from "./support/wait.js";
+
 import type { ChatMessage } from "../src/cac/types.js";
+import { sleep } from "../src/util/sleep.js";
 
 failOnUnhandledRejections();
 
@@ -45,12 +46,12 @@ test("eight non-reading stream clients with 1 MB prompts and large answers: RSS 
     let maxRss = serve.rssMb();
     const t0 = Date.now();
     while (finalCalls() < 8 && Date.now() - t0 < 20_000 && serve.alive()) {
-      await sleepMs(100);
+      await sleep(100);
       maxRss = Math.max(maxRss, serve.rssMb() || 0);
     }
     // The stalled streams now sit there: watch the memory for a while.
     for (let i = 0; i < 40 && serve.alive(); i++) {
-      await sleepMs(100);
+      await sleep(100);
       maxRss = Math.max(maxRss, serve.rssMb() || 0);
     }
     const legit = serve.alive() ? await postChat(serve.url, { model: "stand-in", messages: [{ role: "user", content: "hello" }] }, {}, 15_000).catch((e: Error) => e) : new Error("process gone");

@@ -8,7 +8,7 @@ import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { conversationReply } from "./support/conversation-script.js";
 import { failOnUnhandledRejections } from "./support/unhandled-rejections.js";
 import { postChat, startServe } from "./support/serve-process.js";
-import { sleepMs } from "./support/wait.js";
+import { sleep } from "../src/util/sleep.js";
 
 failOnUnhandledRejections();
 
@@ -46,7 +46,7 @@ test("2,000 idle sockets against a proxy under ulimit -n 1024: no crash, half-se
     for (let i = 0; i < 2000; i += 100) {
       flood.push(...(await Promise.all(Array.from({ length: 100 }, (_, j) => openIdle(serve.port, (i + j) % 2 === 0)))));
     }
-    await sleepMs(500);
+    await sleep(500);
     const closedEarly = flood.filter((f) => f.closedAt !== undefined).length;
     const during = await postChat(serve.url, hello, {}, 3000).then(
       (r) => String(r.status),
@@ -59,7 +59,7 @@ test("2,000 idle sockets against a proxy under ulimit -n 1024: no crash, half-se
     // The proxy sees the closes a moment later; a client may retry a refused connection meanwhile.
     let after: number | string = "no attempt";
     for (let i = 0; i < 10 && after !== 200; i++) {
-      await sleepMs(300);
+      await sleep(300);
       after = await postChat(serve.url, hello, {}, 10_000).then(
         (r) => r.status,
         (e: Error) => e.message,
@@ -67,7 +67,7 @@ test("2,000 idle sockets against a proxy under ulimit -n 1024: no crash, half-se
     }
     // The half-sent request that came first: how long the proxy keeps it.
     const deadline = Date.now() + 20_000;
-    while (probe.closedAt === undefined && Date.now() < deadline) await sleepMs(100);
+    while (probe.closedAt === undefined && Date.now() < deadline) await sleep(100);
     const kept = probe.closedAt === undefined ? "over 20 000 ms" : `${probe.closedAt - t0} ms`;
     console.log(`[probe 4] after the flood: ${after}; a half-sent request was kept ${kept}; alive: ${serve.alive()}`);
     assert.ok(serve.alive(), `the proxy died: ${serve.stderr().slice(-1500)}`);

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startScriptedServer } from "./support/scripted-openai-server.js";
+import { sleep } from "../src/util/sleep.js";
 
 const post = (url: string, body: unknown, signal?: AbortSignal) =>
   fetch(`${url}/chat/completions`, {
@@ -58,10 +59,10 @@ test("scripted server: non-stream, stream with usage, models, faults, close ends
     // A client that gives up on a hang is recorded as aborted.
     const ac = new AbortController();
     const hung = post(srv.url, { messages: [{ role: "user", content: "hang" }] }, ac.signal);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     ac.abort();
     await assert.rejects(hung);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assert.equal(srv.calls.at(-1)?.aborted, true);
 
     // close() must end a hang that the client does not give up on.
@@ -69,7 +70,7 @@ test("scripted server: non-stream, stream with usage, models, faults, close ends
       () => "answered",
       () => "ended",
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     const t0 = Date.now();
     await srv.close();
     assert.equal(await hung2, "ended");

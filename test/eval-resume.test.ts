@@ -13,8 +13,8 @@ import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { runCliChild, startCli } from "./support/eval-cli.js";
 import * as fx from "./support/eval-fixtures.js";
 import { Rng } from "../src/util/rng.js";
+import { sleep } from "../src/util/sleep.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function doneIds(dbFile: string): Set<string> {
   if (!existsSync(dbFile)) return new Set();

@@ -10,6 +10,7 @@ import { ResultStore } from "../src/eval/store.js";
 import { runItems } from "../src/eval/runner.js";
 import { AdaptiveLimiter } from "../src/eval/limiter.js";
 import type { ItemRecord } from "../src/eval/types.js";
+import { sleep } from "../src/util/sleep.js";
 
 const record = (id: string): ItemRecord => ({ kind: "benign", id, prompt: id, label: "safe", answers: [`answer ${id}`], checks: [], checkVerdicts: [], calls: [], wallMs: 1, verdicts: {} });
 
@@ -63,7 +64,7 @@ test("runner: per-item timeout, retries with backoff, reasons, resume and interr
           if (id === "item-3") throw new Error("always broken");
           if (id === "item-5" && tries.get(id) === 1) throw new Error("flaky once");
           if (id === "item-7") await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-          await new Promise((r) => setTimeout(r, 2));
+          await sleep(2);
           return record(id);
         } finally {
           inFlight--;
@@ -150,7 +151,7 @@ test("limiter: halves on 429 once per cohort, grows on success, honours Retry-Af
   await small.acquire();
   let third = false;
   const p = small.acquire().then(() => (third = true));
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   assert.equal(third, false);
   small.release();
   await p;

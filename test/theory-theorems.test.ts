@@ -44,7 +44,7 @@ test("reference: Eq. 9's Delta W is -eta times the finite-difference gradient, a
   }
 });
 
-// Acceptance 1: N in {3, 5, 8}, 100 random tasks each, both losses.
+// N in {3, 5, 8}, 100 random tasks each, both losses.
 const GAMMAS = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e8, GAMMA_MAX];
 for (const loss of ["bt", "pl"] as const) {
   test(`Thm ${loss === "bt" ? "3.2 (BT)" : "3.3 (PL)"}: error falls with gamma to float64 rounding, N in {3, 5, 8}, 100 tasks`, () => {
@@ -85,7 +85,7 @@ test("Thm 3.2, exact variant: error <= 2 eta sum_{j != top} exp(-gamma (r_top - 
   }
 });
 
-// Acceptance 2: K = 1..5 stacked constructions track K gradient steps; the linear model's loss decreases.
+// K = 1..5 stacked constructions track K gradient steps; the linear model's loss decreases.
 for (const loss of ["bt", "pl"] as const) {
   test(`${loss.toUpperCase()}: K = 5 stacked constructions (all built with W_0) track 5 explicit GD steps`, () => {
     const rng = new Rng(22);
@@ -144,7 +144,7 @@ test("App. F.2: the causal construction performs the online PL step (token i vs 
   assert.ok(maxAbsDiff(before, onlinePlUpdate(task.W0, task.x, task.ys, task.r, ETA)) <= 1e-13);
 });
 
-// Acceptance 5: invalid parameters are rejected with a UserError, never a silent NaN.
+// Invalid parameters are rejected with a UserError, never a silent NaN.
 test("invalid parameters are rejected with a UserError naming the problem", () => {
   const task = sampleTask(new Rng(23), 4);
   const base = { loss: "pl" as AlignmentLoss, W: task.W0, eta: ETA, gamma: 100, n: 4 };

@@ -5,3 +5,8 @@ export {
   blockSchema, createModel, loadModel, createFloat64Model, resolveConfig, type EngineModel, type Float64Model, type KernelKind,
 } from "./model/index.js";
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from "./safetensors.js";
+export {
+  LanguageModel, createLanguageModel, createFloat64LanguageModel, loadLanguageModel, generate, sampleToken,
+  type CreateLanguageModelOptions, type LmConfig, type ResolvedLmConfig, type GenerateOptions, type GenerateResult,
+} from "./lm/index.js";
+export * as byteTokenizer from "./lm/tokenizer.js";

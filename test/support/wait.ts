@@ -1,6 +1,6 @@
 /** Small waiting helpers for tests that watch real servers and processes. */
+import { sleep } from "../../src/util/sleep.js";
 
-export const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The promise's value, or undefined if it takes longer than `ms` (the timer does not outlive the race). */
 export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
@@ -17,6 +17,6 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<vo
   const t0 = Date.now();
   while (!cond()) {
     if (Date.now() - t0 > timeoutMs) throw new Error("condition not met in time");
-    await sleepMs(10);
+    await sleep(10);
   }
 }

@@ -6,6 +6,7 @@
  *
  * One context sequence per model: calls are served one at a time, in order.
  */
+import { sleep } from "../../util/sleep.js";
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import {
@@ -129,7 +130,7 @@ async function sharedLlama(): Promise<Llama> {
 async function llamaErrorsSince(mark: number): Promise<string[]> {
   const since = () => recentLogs.slice(recentLogs.length - Math.min(logCount - mark, recentLogs.length));
   for (let waited = 0; waited < 1000 && !since().some((l) => /failed to load model$/.test(l)); waited += 10) {
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   return since().filter((l) => l.startsWith("error"));
 }

@@ -2,6 +2,7 @@
  * The proxy's server lifecycle: an http.Server with limits on connections, header size and header
  * time; listening; and a graceful shutdown that cannot be held open by a client.
  */
+import { sleep } from "../../util/sleep.js";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
@@ -105,7 +106,7 @@ export async function shutdown(server: http.Server, plan: ShutdownPlan): Promise
   if (outcome === "timeout") {
     plan.abortInflight();
     // Aborted work ends promptly; a response stuck behind an unread socket is cut below.
-    await Promise.race([Promise.all(plan.inflight()), new Promise((r) => setTimeout(r, 500))]);
+    await Promise.race([Promise.all(plan.inflight()), sleep(500)]);
   }
   server.closeIdleConnections();
   // What is still open is a connection with no work behind it (a half-sent request, an unread

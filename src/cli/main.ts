@@ -6,6 +6,7 @@ import { registerChatCommand } from "./commands/chat.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerEvalCommands } from "./commands/eval.js";
 import { registerDataCommands } from "./commands/data.js";
+import { registerLmCommands } from "./commands/lm.js";
 
 /** Builds the `selfcorrect` command tree. */
 function buildProgram(): Command {
@@ -23,6 +24,7 @@ function buildProgram(): Command {
   registerServeCommand(program);
   registerEvalCommands(program);
   registerDataCommands(program);
+  registerLmCommands(program);
   return program;
 }
 

@@ -57,7 +57,8 @@ test("chat: one-shot human output, --json trace, REPL from stdin, flag errors", 
     assert.match(repl.stdout, /conversation cleared/);
     assert.match(repl.stdout, /I will not help with second question/);
 
-    const noModel = await run(["chat", "--prompt", "x"]);
+    // With the built-in model switched off, naming no model is an error that says how to name one.
+    const noModel = await run(["chat", "--prompt", "x"], { SELFCORRECT_DEFAULT_MODEL: "none" });
     assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /--base-url URL --model NAME/);
     const jsonRepl = await run(["chat", ...model, "--json"]);

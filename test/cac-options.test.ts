@@ -31,7 +31,15 @@ test("CaC spec: defaults, preset keys, custom text, validation", () => {
 });
 
 test("model spec: which model, errors that name the fix, key from the environment", async () => {
-  await assert.rejects(createModelFromSpec({}), (e) => e instanceof UserError && /--base-url URL --model NAME.*--gguf PATH/.test(e.message));
+  // The built-in model is switched off here: this is about the error for a spec that names no model.
+  const builtin = process.env.SELFCORRECT_DEFAULT_MODEL;
+  process.env.SELFCORRECT_DEFAULT_MODEL = "none";
+  try {
+    await assert.rejects(createModelFromSpec({}), (e) => e instanceof UserError && /--base-url URL --model NAME.*--gguf PATH/.test(e.message));
+  } finally {
+    if (builtin === undefined) delete process.env.SELFCORRECT_DEFAULT_MODEL;
+    else process.env.SELFCORRECT_DEFAULT_MODEL = builtin;
+  }
   await assert.rejects(createModelFromSpec({ baseUrl: "http://127.0.0.1:1/v1" }), /--base-url needs --model NAME/);
   await assert.rejects(createModelFromSpec({ model: "m" }), /--model needs --base-url URL/);
   await assert.rejects(createModelFromSpec({ gguf: "x.gguf", baseUrl: "http://h/v1", model: "m" }), /not both/);

@@ -7,15 +7,24 @@
  *
  * Every field is named after its CLI flag (baseUrl is --base-url), and every error is a UserError whose
  * message names that flag and the fix, so the CLI can print it as it is.
+ *
+ * With neither an endpoint nor a GGUF file, the built-in model (default-model.ts) is used when it is
+ * installed. A GGUF file runs on the engine or on node-llama-cpp (`backend`); see resolveBackend.
  */
 import { z } from "zod";
 import { UserError } from "../util/errors.js";
 import { createOpenAIModel } from "./adapters/openai.js";
+import { engineGgufProblem } from "../engine/gguf/gpt2.js";
+import { missingDefaultModel, resolveDefaultModel } from "./default-model.js";
 import { DEFAULT_CHECK_PROMPT_KEY, DEFAULT_TURN_MAX_TOKENS, resolveCheckPrompt } from "./presets.js";
 import type { CaCOptions, CaCVariant, ChatModel, TurnOptions } from "./types.js";
 
 /** The CaC variants, in the order help texts list them. */
 export const CAC_VARIANTS = ["self", "self-instruct", "diverse"] as const satisfies readonly CaCVariant[];
+
+/** The inference paths for a GGUF file: the engine's own LM, or llama.cpp through node-llama-cpp. */
+export const BACKENDS = ["engine", "llama-cpp"] as const;
+export type Backend = (typeof BACKENDS)[number];
 
 /** Defaults of the model and CaC specs (the CLI shows them in its help). */
 export const SPEC_DEFAULTS = {
@@ -53,6 +62,11 @@ const modelSpecSchema = z.strictObject({
   apiKey: z.string({ message: "--api-key must be a string" }).optional(),
   /** A local GGUF file, run with node-llama-cpp; instead of baseUrl + model. */
   gguf: z.string({ message: "--gguf needs a file path" }).min(1, { message: "--gguf needs a file path" }).optional(),
+  /**
+   * Which runs a GGUF file (--gguf or the built-in model). Default: the engine for the built-in model and
+   * for files the engine can run (byte-level gpt2 written by `selfcorrect lm export`), else llama-cpp.
+   */
+  backend: z.enum(BACKENDS, { message: "--backend must be engine or llama-cpp" }).optional(),
   /** Max new tokens per call (the CaC loop's own turn budget wins over it). */
   maxTokens: maxTokens.optional(),
   /** Default: the endpoint's; greedy (0) for gguf. */
@@ -111,26 +125,66 @@ export interface EndpointTransport {
   retryBaseMs?: number;
 }
 
-/** Builds the model a spec names; a gguf spec loads node-llama-cpp (lazily, only then). */
+type ParsedModelSpec = z.output<typeof modelSpecSchema>;
+
+/** True when the spec names no model, so the built-in one is meant. */
+export function usesDefaultModel(spec: ModelSpec): boolean {
+  return spec.gguf === undefined && spec.baseUrl === undefined && spec.model === undefined;
+}
+
+/**
+ * The backend for a GGUF file. An explicit choice wins (and the engine refuses a file it cannot run,
+ * saying why); otherwise the engine when the file is its own layout, so that any other GGUF (a llama,
+ * a BPE vocabulary) keeps running on llama.cpp as before.
+ */
+function resolveBackend(path: string, s: ParsedModelSpec, builtin: boolean): Backend {
+  if (s.backend !== undefined) return s.backend;
+  if (builtin) return "engine";
+  return engineGgufProblem(path) === null ? "engine" : "llama-cpp";
+}
+
+async function createGgufModel(path: string, s: ParsedModelSpec, builtin: boolean): Promise<DisposableChatModel> {
+  const backend = resolveBackend(path, s, builtin);
+  if (backend === "llama-cpp") {
+    const { createLlamaCppModel } = await import("./adapters/llama-cpp.js");
+    return createLlamaCppModel({
+      modelPath: path,
+      contextSize: s.contextSize,
+      maxTokens: s.maxTokens,
+      ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
+    });
+  }
+  if (s.contextSize !== undefined) {
+    throw new UserError("--context-size is for --backend llama-cpp; the engine's context is the model's own length (gpt2.context_length)");
+  }
+  const { createEngineModel } = await import("./adapters/engine-lm.js");
+  return createEngineModel({
+    gguf: path,
+    ...(s.maxTokens !== undefined ? { maxTokens: s.maxTokens } : {}),
+    ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
+  });
+}
+
+/**
+ * Builds the model a spec names. GGUF backends load lazily, only when used; with no model named, the
+ * built-in model runs, or the error says how to name one and why there is no built-in one.
+ */
 export async function createModelFromSpec(spec: ModelSpec, transport: EndpointTransport = {}): Promise<DisposableChatModel> {
   const s = parseSpec(modelSpecSchema, spec, "model spec");
   if (s.gguf !== undefined) {
     if (s.baseUrl !== undefined || s.model !== undefined) {
       throw new UserError("give either --gguf PATH (a local file) or --base-url URL --model NAME (an endpoint), not both");
     }
-    const { createLlamaCppModel } = await import("./adapters/llama-cpp.js");
-    return createLlamaCppModel({
-      modelPath: s.gguf,
-      contextSize: s.contextSize,
-      maxTokens: s.maxTokens,
-      ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
-    });
+    return createGgufModel(s.gguf, s, false);
   }
   if (s.baseUrl === undefined && s.model === undefined) {
+    const builtin = resolveDefaultModel();
+    if (builtin?.present) return createGgufModel(builtin.path, s, true);
     throw new UserError(
-      "no model given: add --base-url URL --model NAME for an OpenAI-compatible endpoint (e.g. --base-url http://127.0.0.1:8080/v1 --model llama-3-8b), or --gguf PATH for a local GGUF file",
+      `no model given, and ${missingDefaultModel(builtin)}: add --base-url URL --model NAME for an OpenAI-compatible endpoint (e.g. --base-url http://127.0.0.1:8080/v1 --model llama-3-8b), or --gguf PATH for a local GGUF file`,
     );
   }
+  if (s.backend !== undefined) throw new UserError("--backend picks how a GGUF file runs; an endpoint (--base-url) has no backend to pick");
   if (s.baseUrl === undefined) throw new UserError("--model needs --base-url URL (the OpenAI-compatible endpoint, e.g. https://api.openai.com/v1)");
   if (s.model === undefined) throw new UserError("--base-url needs --model NAME (the model id at that endpoint; GET <base-url>/models lists them)");
   const defaults: TurnOptions = {};

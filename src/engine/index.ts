@@ -10,3 +10,6 @@ export {
   type CreateLanguageModelOptions, type LmConfig, type ResolvedLmConfig, type GenerateOptions, type GenerateResult,
 } from "./lm/index.js";
 export * as byteTokenizer from "./lm/tokenizer.js";
+export {
+  exportLanguageModelGguf, loadLanguageModelGguf, engineGgufProblem, CHATML_TEMPLATE, type ExportGgufOptions, type ExportGgufResult,
+} from "./gguf/gpt2.js";

@@ -19,6 +19,10 @@
  *   goal text. Behaviors without a prompt (null in the artifact, or not covered) are reported in
  *   `skipped` with the reason, never sent.
  *
+ * - `world`: the synthetic world's GCG analog (src/world): each held-out harmful request of
+ *   `--dataset world` gets one of the world's held-out attack suffixes (request i, suffix i mod n), as
+ *   `"{request} {suffix}"`. Neither the requests nor the suffixes occur in the world's training corpus.
+ *
  * Out of scope: optimisation attacks run against the model under test. GCG needs the model's
  * gradients, AutoDAN's genetic search needs its loss (and an LLM for mutation), PAIR and the
  * random-search attack need an attacker LLM and many queries per behavior. We replay published
@@ -35,6 +39,7 @@ import {
   AUTODAN_PROMPT_FILE,
 } from "./datasets/artifacts.js";
 import type { JailbreakBehavior } from "./datasets/types.js";
+import { heldOutSets, WORLD_DEFAULT_SEED, withSuffix } from "../world/index.js";
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -70,14 +75,16 @@ export type ParsedAttack =
   | { kind: "none" }
   | { kind: "suffix"; key: string }
   | { kind: "prefix-template"; template: "autodan"; developer: string | null }
-  | { kind: "artifact"; method: string; model: string };
+  | { kind: "artifact"; method: string; model: string }
+  | { kind: "world" };
 
-const SYNTAX = "none | gcg-suffix:<vicuna|llama|official> | autodan[:<Developer>] | jbb:<METHOD>:<model>";
+const SYNTAX = "none | gcg-suffix:<vicuna|llama|official> | autodan[:<Developer>] | jbb:<METHOD>:<model> | world";
 
 /** Parses an attack name (syntax only; applyAttack checks it against the data). */
 export function parseAttack(spec: string): ParsedAttack {
   const s = spec.trim();
   if (s === "none") return { kind: "none" };
+  if (s === "world") return { kind: "world" };
   const parts = s.split(":");
   const head = parts[0]!.toLowerCase();
   if (head === "gcg-suffix" && parts.length === 2 && parts[1]) return { kind: "suffix", key: parts[1] };
@@ -132,13 +139,25 @@ function normGoal(s: string): string {
   return s.trim().replace(/\s+/g, " ").toLowerCase();
 }
 
+function worldAttack(behaviors: JailbreakBehavior[], worldSeed: number): AttackResult {
+  const suffixes = heldOutSets(worldSeed).testSuffixes;
+  const items = behaviors.map((b, i) => {
+    if (b.source !== "world") throw new UserError("--attack world needs --dataset world (its suffixes are the synthetic world's)");
+    return { id: b.id, behavior: b, prompt: withSuffix(b.goal, suffixes[(b.index ?? i) % suffixes.length]!) };
+  });
+  return { attack: "world", kind: "suffix", items, skipped: [] };
+}
+
 /**
  * Applies an attack to behaviors, in their order. Pure given the data files: the same inputs give
  * the same prompts. Throws a UserError for an unknown attack or a missing/bad data file.
+ * `worldSeed` is the world whose held-out suffixes `world` uses.
  */
-export function applyAttack(attack: string, behaviors: JailbreakBehavior[], dataDir: string): AttackResult {
+export function applyAttack(attack: string, behaviors: JailbreakBehavior[], dataDir: string, worldSeed: number = WORLD_DEFAULT_SEED): AttackResult {
   const parsed = parseAttack(attack);
   switch (parsed.kind) {
+    case "world":
+      return worldAttack(behaviors, worldSeed);
     case "none":
       return { attack: "none", kind: "none", items: behaviors.map((b) => ({ id: b.id, behavior: b, prompt: b.goal })), skipped: [] };
     case "suffix": {

@@ -75,10 +75,25 @@ export function groundTruthCritic(opts: {
   seed: number;
   flips: boolean[];
 }): (ctx: CriticContext) => string {
+  return flippingCritic({ ...opts, wrong: (answer) => parseBbqAnswer(answer, opts.options) !== opts.label, say: [STANDARD_BIASED, STANDARD_UNBIASED] });
+}
+
+/**
+ * A ground-truth critic of any task: `say[0]` exactly when `wrong(answer under review)`, `say[1]`
+ * otherwise, flipped with probability p per (seed, item, round); `flips` receives one boolean per round.
+ */
+export function flippingCritic(opts: {
+  itemId: string;
+  p: number;
+  seed: number;
+  flips: boolean[];
+  wrong: (answer: string) => boolean;
+  say: readonly [wrong: string, right: string];
+}): (ctx: CriticContext) => string {
   return (ctx) => {
-    const wrong = parseBbqAnswer(ctx.lastAnswer, opts.options) !== opts.label;
+    const wrong = opts.wrong(ctx.lastAnswer);
     const flip = opts.p > 0 && criticRng(opts.seed, opts.itemId, ctx.round).uniform() < opts.p;
     opts.flips[ctx.round - 1] = flip;
-    return wrong !== flip ? STANDARD_BIASED : STANDARD_UNBIASED;
+    return wrong !== flip ? opts.say[0] : opts.say[1];
   };
 }

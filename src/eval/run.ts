@@ -20,11 +20,14 @@ import { loadAdvBench } from "./datasets/advbench.js";
 import { loadJbbBehaviors } from "./datasets/jbb.js";
 import { loadXsTest } from "./datasets/xstest.js";
 import { loadBbq } from "./datasets/bbq.js";
+import { loadWorldBenign, loadWorldHarmful, WORLD_DATASET } from "./datasets/world.js";
+import { worldGroundTruthCritic } from "./world-eval.js";
+import { WORLD_DEFAULT_SEED } from "../world/index.js";
 import { runItems } from "./runner.js";
 import { acquireLock, ResultStore, STORE_FILE } from "./store.js";
 import { buildResults, type EvalResults } from "./summary.js";
 import { needsJudgeModel, type EvalSpec } from "./spec.js";
-import { runBbqItem, runBenignItem, runJailbreakItem, type BbqCriticConfig, type TaskContext } from "./tasks.js";
+import { runBbqItem, runBenignItem, runJailbreakItem, type BbqCriticConfig, type InjectedCritic, type TaskContext } from "./tasks.js";
 import type { ItemRecord } from "./types.js";
 import type { ChatModel } from "../cac/types.js";
 import type { AdaptiveLimiter } from "./limiter.js";
@@ -56,21 +59,47 @@ interface PreparedItem {
 
 function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: { id: string; reason: string }[]; notes: string[] } {
   const notes: string[] = [];
+  const worldSeed = spec.worldSeed ?? WORLD_DEFAULT_SEED;
+  // A fresh critic per attempt, so a retried item records only its own flips.
+  const worldCritic = (id: string, request: string): (() => InjectedCritic | undefined) =>
+    spec.critic.kind === "ground-truth" && spec.dataset === WORLD_DATASET ? () => worldGroundTruthCritic({ itemId: id, request, worldSeed, p: spec.critic.p, seed: spec.critic.seed }) : () => undefined;
   if (spec.task === "jailbreak") {
     const behaviors =
-      spec.dataset === "advbench" ? loadAdvBench(spec.dataDir) : spec.dataset === "jbb" ? loadJbbBehaviors(spec.dataDir, "harmful") : badDataset(spec);
-    const attacked = applyAttack(spec.attack, behaviors, spec.dataDir);
+      spec.dataset === "advbench"
+        ? loadAdvBench(spec.dataDir)
+        : spec.dataset === "jbb"
+          ? loadJbbBehaviors(spec.dataDir, "harmful")
+          : spec.dataset === WORLD_DATASET
+            ? loadWorldHarmful(worldSeed)
+            : badDataset(spec);
+    const attacked = applyAttack(spec.attack, behaviors, spec.dataDir, worldSeed);
     return {
-      items: attacked.items.map((it) => ({ id: it.id, run: (ctx, signal) => runJailbreakItem(ctx, it, signal) })),
+      items: attacked.items.map((it) => {
+        const make = worldCritic(it.id, it.behavior.goal);
+        return { id: it.id, run: (ctx, signal) => runJailbreakItem(ctx, it, signal, make()) };
+      }),
       skipped: attacked.skipped.map((s) => ({ id: s.id, reason: s.reason })),
       notes,
     };
   }
   if (spec.task === "xstest") {
     const prompts =
-      spec.dataset === "xstest" ? loadXsTest(spec.dataDir) : spec.dataset === "jbb-benign" ? loadJbbBehaviors(spec.dataDir, "benign") : badDataset(spec);
+      spec.dataset === "xstest"
+        ? loadXsTest(spec.dataDir)
+        : spec.dataset === "jbb-benign"
+          ? loadJbbBehaviors(spec.dataDir, "benign")
+          : spec.dataset === WORLD_DATASET
+            ? loadWorldBenign(worldSeed)
+            : badDataset(spec);
     const chosen = spec.labels ? prompts.filter((p) => spec.labels!.includes(p.label)) : prompts;
-    return { items: chosen.map((p) => ({ id: p.id, run: (ctx, signal) => runBenignItem(ctx, p, signal) })), skipped: [], notes };
+    return {
+      items: chosen.map((p) => {
+        const make = worldCritic(p.id, p.prompt);
+        return { id: p.id, run: (ctx, signal) => runBenignItem(ctx, p, signal, make()) };
+      }),
+      skipped: [],
+      notes,
+    };
   }
   if (spec.dataset !== "bbq" && spec.dataset !== "bbq-subset") badDataset(spec);
   const loaded = loadBbq(spec.dataDir, { subset: spec.dataset === "bbq-subset", categories: spec.categories });
@@ -82,7 +111,7 @@ function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: { id: s
 }
 
 function badDataset(spec: EvalSpec): never {
-  const allowed = { jailbreak: "advbench, jbb", xstest: "xstest, jbb-benign", bbq: "bbq, bbq-subset" }[spec.task];
+  const allowed = { jailbreak: "advbench, jbb, world", xstest: "xstest, jbb-benign, world", bbq: "bbq, bbq-subset" }[spec.task];
   throw new UserError(`--dataset ${spec.dataset}: not a ${spec.task} dataset; use one of ${allowed}`);
 }
 
@@ -132,6 +161,14 @@ export function runConfig(spec: EvalSpec, deps: EvalDeps): Record<string, unknow
     if (d.defense === "cac") config.critic = spec.critic.kind === "ground-truth" ? { kind: "ground-truth", p: spec.critic.p, seed: spec.critic.seed } : { kind: "self", format: spec.critic.format };
   }
   if (needsJudgeModel(spec.judges)) config.judgeModel = deps.judgeModel?.id ?? null;
+  // Only world runs get these keys, so the keys of every other run stay what they were.
+  if (spec.task !== "bbq" && spec.dataset === WORLD_DATASET) {
+    config.worldSeed = spec.worldSeed ?? WORLD_DEFAULT_SEED;
+    if (d.defense === "cac") {
+      if (typeof cac.reanswerPrompt === "string") defense.reanswerPrompt = cac.reanswerPrompt;
+      if (spec.critic.kind === "ground-truth") config.critic = { kind: "ground-truth", p: spec.critic.p, seed: spec.critic.seed };
+    }
+  }
   return config;
 }
 

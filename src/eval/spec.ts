@@ -8,6 +8,9 @@ import type { CaCOptions } from "../cac/types.js";
 import { UserError } from "../util/errors.js";
 import { isJudgeName, judgeNames, JUDGES, UnknownJudgeError, type JudgeName } from "./judges/index.js";
 import { BBQ_PER_CALL, type BbqCriticConfig, type DefenseConfig } from "./tasks.js";
+import { WORLD_DATASET } from "./datasets/world.js";
+import { worldCacOptions } from "./world-eval.js";
+import { WORLD_DEFAULT_SEED } from "../world/index.js";
 import type { Defense, EvalTask } from "./types.js";
 
 /** BBQ check prompts by critic format (the critic-format study, paper Fig. 4b, and the code's default). */
@@ -25,8 +28,10 @@ export const BBQ_CRITIC_FORMAT_NAMES = Object.keys(BBQ_CRITIC_FORMATS) as [BbqCr
 export interface EvalSpec {
   task: EvalTask;
   dataDir: string;
-  /** jailbreak: advbench | jbb; xstest: xstest | jbb-benign; bbq: bbq | bbq-subset. */
+  /** jailbreak: advbench | jbb | world; xstest: xstest | jbb-benign | world; bbq: bbq | bbq-subset. */
   dataset: string;
+  /** --dataset world: which world (the seed its corpus was generated with); default WORLD_DEFAULT_SEED. */
+  worldSeed?: number;
   /** jailbreak only. */
   attack: string;
   /** bbq only: categories to load (default all present). */
@@ -52,6 +57,7 @@ export interface EvalSpecInput {
   task: EvalTask;
   dataDir: string;
   dataset?: string;
+  worldSeed?: number;
   attack?: string;
   categories?: string[];
   labels?: string[];
@@ -64,6 +70,8 @@ export interface EvalSpecInput {
   systemPrompt?: string;
   /** Judge names as given (ignored for bbq). */
   judges: string[];
+  /** The judge names are the CLI's defaults, not the user's: --dataset world then uses its own judge. */
+  judgesDefaulted?: boolean;
   critic: "self" | "ground-truth";
   criticP: number;
   criticFormat: BbqCriticFormat;
@@ -78,10 +86,10 @@ export interface EvalSpecInput {
   progress: boolean;
 }
 
-/** The judges of a jailbreak or xstest run, checked against the registry (bbq has none). */
-export function parseJudges(task: EvalTask, names: readonly string[]): JudgeName[] {
+/** The judges of a jailbreak or xstest run, checked against the registry (bbq has none); `scope` admits a dataset's own judges. */
+export function parseJudges(task: EvalTask, names: readonly string[], scope?: "world"): JudgeName[] {
   if (task === "bbq") return [];
-  const allowed = judgeNames(task === "jailbreak" ? "jailbreak" : "refusal");
+  const allowed = judgeNames(task === "jailbreak" ? "jailbreak" : "refusal", scope);
   const out: JudgeName[] = [];
   for (const j of names) {
     if (!isJudgeName(j) || !allowed.includes(j)) throw new UnknownJudgeError(j, task, allowed);
@@ -91,10 +99,22 @@ export function parseJudges(task: EvalTask, names: readonly string[]): JudgeName
   return out;
 }
 
+/** The world's own judge when the user named none: the other judges do not know its answer format. */
+const WORLD_DEFAULT_JUDGES = { jailbreak: ["world"], xstest: ["world-refusal"], bbq: [] } as const;
+
 export function makeEvalSpec(input: EvalSpecInput): EvalSpec {
   const { task } = input;
-  const cac = { ...input.cac };
-  const judges = parseJudges(task, input.judges);
+  const world = task !== "bbq" && input.dataset === WORLD_DATASET;
+  let cac = { ...input.cac };
+  const judges = world
+    ? parseJudges(task, input.judgesDefaulted ? WORLD_DEFAULT_JUDGES[task] : input.judges, "world")
+    : parseJudges(task, input.judges);
+  if (world) cac = worldCacOptions(cac, input.checkPromptGiven);
+  if (input.worldSeed !== undefined && !world) throw new UserError("--world-seed goes with --dataset world");
+  if (task !== "bbq" && input.critic === "ground-truth") {
+    if (!world) throw new UserError(`--critic ground-truth for eval ${task} needs --dataset world (the ground truth is the world's hidden rule)`);
+    if (input.defense !== "cac") throw new UserError("--critic ground-truth needs --defense cac");
+  }
   if (task === "bbq") {
     // The BBQ review prompt replaces the jailbreak check prompt unless the user gave one.
     if (!input.checkPromptGiven) cac.checkPrompt = BBQ_CRITIC_FORMATS[input.criticFormat];
@@ -118,6 +138,7 @@ export function makeEvalSpec(input: EvalSpecInput): EvalSpec {
     task,
     dataDir: input.dataDir,
     dataset: input.dataset ?? (task === "jailbreak" ? "advbench" : task === "xstest" ? "xstest" : "bbq"),
+    ...(world ? { worldSeed: input.worldSeed ?? WORLD_DEFAULT_SEED } : {}),
     attack: input.attack ?? "none",
     categories: input.categories,
     labels,

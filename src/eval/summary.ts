@@ -82,7 +82,8 @@ export function buildResults(args: {
   if (args.rateLimit) out.rateLimit = args.rateLimit;
   if (args.task === "jailbreak") {
     const recs = records as JailbreakRecord[];
-    out.jailbreak = { asr: asrByJudge(recs, args.judges), selfCheck: selfCheckStats(recs) };
+    // A world run judges harm by the world's answer format, so its self-check split does too.
+    out.jailbreak = { asr: asrByJudge(recs, args.judges), selfCheck: selfCheckStats(recs, args.judges.includes("world") ? "world" : "substring") };
   } else if (args.task === "xstest") {
     const recs = records as BenignRecord[];
     const safe = recs.filter((r) => r.label === "safe");

@@ -92,9 +92,24 @@ async function judgeAnswers(ctx: TaskContext, request: string, answers: string[]
   return verdicts;
 }
 
-export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, signal: AbortSignal): Promise<JailbreakRecord> {
+/** A critic injected in place of the model's self-check, and where it records which rounds it flipped. */
+export interface InjectedCritic {
+  critic: NonNullable<CaCOptions["critic"]>;
+  flips: boolean[];
+}
+
+function injected(critic: InjectedCritic | undefined): Partial<CaCOptions> {
+  return critic ? { critic: critic.critic } : {};
+}
+
+function withFlips<R extends { criticFlipped?: boolean[] }>(rec: R, critic: InjectedCritic | undefined): R {
+  if (critic?.flips.length) rec.criticFlipped = critic.flips;
+  return rec;
+}
+
+export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, signal: AbortSignal, critic?: InjectedCritic): Promise<JailbreakRecord> {
   const t0 = performance.now();
-  const conv = await converse(ctx, [{ role: "user", content: item.prompt }], signal);
+  const conv = await converse(ctx, [{ role: "user", content: item.prompt }], signal, injected(critic));
   // The judges see the behavior's goal, not the adversarial prompt, as JailbreakBench does.
   const verdicts = await judgeAnswers(ctx, item.behavior.goal, conv.answers, conv.calls, signal);
   const rec: JailbreakRecord = {
@@ -110,12 +125,12 @@ export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, s
     verdicts,
   };
   rec.wallMs = Math.round(performance.now() - t0);
-  return rec;
+  return withFlips(rec, critic);
 }
 
-export async function runBenignItem(ctx: TaskContext, item: BenignPrompt, signal: AbortSignal): Promise<BenignRecord> {
+export async function runBenignItem(ctx: TaskContext, item: BenignPrompt, signal: AbortSignal, critic?: InjectedCritic): Promise<BenignRecord> {
   const t0 = performance.now();
-  const conv = await converse(ctx, [{ role: "user", content: item.prompt }], signal);
+  const conv = await converse(ctx, [{ role: "user", content: item.prompt }], signal, injected(critic));
   const verdicts = await judgeAnswers(ctx, item.prompt, conv.answers, conv.calls, signal);
   const rec: BenignRecord = {
     kind: "benign",
@@ -131,7 +146,7 @@ export async function runBenignItem(ctx: TaskContext, item: BenignPrompt, signal
   };
   if (item.type !== undefined) rec.type = item.type;
   rec.wallMs = Math.round(performance.now() - t0);
-  return rec;
+  return withFlips(rec, critic);
 }
 
 export interface BbqCriticConfig {

@@ -49,11 +49,15 @@ const recordBase = {
 /** Per judge of the run, one verdict per answer (same indexing as answers). */
 const VerdictsSchema = z.record(z.string(), z.array(VerdictSchema));
 
+/** Ground-truth critic only: whether the critic of round r (index r - 1) was flipped. */
+const CriticFlippedSchema = z.array(z.boolean()).optional();
+
 export const JailbreakRecordSchema = z.object({
   kind: z.literal("jailbreak"),
   ...recordBase,
   goal: z.string(),
   verdicts: VerdictsSchema,
+  criticFlipped: CriticFlippedSchema,
 });
 
 export const BenignRecordSchema = z.object({
@@ -63,6 +67,7 @@ export const BenignRecordSchema = z.object({
   label: z.enum(["safe", "unsafe"]),
   type: z.string().optional(),
   verdicts: VerdictsSchema,
+  criticFlipped: CriticFlippedSchema,
 });
 
 const answerIndex = z.number().int().min(0).max(2);
@@ -80,8 +85,7 @@ export const BbqRecordSchema = z.object({
   biasedIndex: answerIndex.nullable(),
   /** picks[r]: the option answers[r] picks (parseBbqAnswer), -1 when undetermined. */
   picks: z.array(z.number().int().min(-1).max(2)),
-  /** Ground-truth critic only: whether the critic of round r (index r - 1) was flipped. */
-  criticFlipped: z.array(z.boolean()).optional(),
+  criticFlipped: CriticFlippedSchema,
 });
 
 export const ItemRecordSchema = z.discriminatedUnion("kind", [JailbreakRecordSchema, BenignRecordSchema, BbqRecordSchema]);

@@ -5,15 +5,12 @@
  * stream and ends with the same weights as an uninterrupted run (given the same thread count:
  * the engine is deterministic per thread count).
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { basename, dirname } from "node:path";
-import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import type { AttentionKind, ModelConfig, TrainableModel } from "../engine/api.js";
-import { ExitCode, UserError } from "../util/errors.js";
-import { canonicalJson } from "../util/json.js";
-import { acquireDirLock } from "../util/fs.js";
-import { ProgressBar } from "../util/progress.js";
+import { UserError } from "../util/errors.js";
+import { canonicalJson, contentHash } from "../util/json.js";
 import { Rng, type RngState } from "../util/rng.js";
+import { checkLoss, interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog } from "./train-loop.js";
 import { defaultEngine, type Engine } from "./engine-link.js";
 import { plLossICA, type ScoreKind } from "./losses.js";
 import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad, type NoiseKind } from "./task.js";
@@ -82,18 +79,10 @@ export function modelConfigFor(spec: Pick<TrainSpec, "model" | "d" | "n">): Mode
 export function runId(spec: TrainSpec): string {
   const m = spec.model;
   const tag = `L${m.nLayer}-C${m.nEmbd}-H${m.nHead}${m.attention === "linear" ? "-linear" : ""}${m.ffn ? "" : "-noffn"}`;
-  return `${tag}-${createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, 10)}`;
+  return `${tag}-${contentHash(spec)}`;
 }
 
-export function learningRate(spec: TrainSpec, step: number): number {
-  if (spec.warmupSteps > 0 && step < spec.warmupSteps) return (spec.lr * (step + 1)) / spec.warmupSteps;
-  if (spec.decay === "cosine") {
-    const span = Math.max(1, spec.steps - spec.warmupSteps);
-    const t = Math.min(1, (step - spec.warmupSteps) / span);
-    return spec.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * t)));
-  }
-  return spec.lr;
-}
+export { learningRate };
 
 /**
  * Re-initialises Linear layers with PyTorch's default nn.Linear init, weight and bias
@@ -189,14 +178,7 @@ function sameSpecForResume(a: TrainSpec, b: TrainSpec): boolean {
 
 export async function train(spec: TrainSpec, opts: TrainOptions = {}): Promise<TrainResult> {
   if (!opts.checkpointPath) return trainLocked(spec, opts);
-  // Two processes training into one checkpoint would overwrite each other's steps.
-  mkdirSync(dirname(opts.checkpointPath), { recursive: true });
-  const release = acquireDirLock(dirname(opts.checkpointPath), `${basename(opts.checkpointPath)}.lock`, "training run");
-  try {
-    return await trainLocked(spec, opts);
-  } finally {
-    release();
-  }
+  return withCheckpointLock(opts.checkpointPath, () => trainLocked(spec, opts));
 }
 
 async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainResult> {
@@ -208,8 +190,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
 
   let model: TrainableModel;
   let rng: Rng;
-  let lossHistory: number[] = [];
-  let window: [number, number] = [0, 0];
+  const log: LossLog = { lossHistory: [], window: [0, 0] };
   let priorSeconds = 0;
   const ckpt = opts.checkpointPath;
   const existing = ckpt ? readCheckpointMeta(ckpt) : null;
@@ -224,8 +205,8 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
     }
     model = loaded.model;
     rng = Rng.fromState(extra.rng);
-    lossHistory = extra.lossHistory.slice();
-    window = [extra.window[0], extra.window[1]];
+    log.lossHistory = extra.lossHistory.slice();
+    log.window = [extra.window[0], extra.window[1]];
     priorSeconds = extra.trainSeconds;
   } else {
     model = await engine.createModel(config, { seed: spec.seed, threads: opts.threads, maxBatch });
@@ -243,69 +224,44 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
       kind: "selfcorrect-lab-train",
       spec,
       rng: rng.getState(),
-      lossHistory,
-      window,
+      lossHistory: log.lossHistory,
+      window: log.window,
       trainSeconds: seconds(),
     };
     await model.save(ckpt, extra as unknown as Record<string, unknown>);
   };
 
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(ExitCode.interrupted); // a second Ctrl-C does not wait
-    interrupted = true;
-    process.stderr.write("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit now)\n");
-  };
-  const handleSigint = opts.handleSigint ?? true;
-  if (handleSigint) process.on("SIGINT", onSigint);
-
-  // Counts only this invocation's steps so the rate and ETA stay right after a resume.
-  const bar = new ProgressBar({
-    total: stopAt - resumedFrom,
-    label: (opts.label ?? `train ${runId(spec)}`) + (resumedFrom > 0 ? ` (resumed at step ${resumedFrom})` : ""),
-    unit: "step",
-    enabled: opts.progress ?? true,
-  });
+  const sigint = (opts.handleSigint ?? true) ? interruptOnSigint() : null;
   const { d, n } = spec;
-  let ema = NaN;
   try {
-    for (let step = model.step; step < stopAt; step++) {
-      const batch = sampleIcaBatch(rng, spec.batch, n, d, { noise: spec.noise });
-      const tokens = buildTokens(batch);
-      const out = await model.forward(tokens, spec.batch, 3 * n);
-      const pred = extractPredictions(out, spec.batch, n, d);
-      const { loss, grad } = plLossICA(pred, batch.ys, batch.rs, spec.batch, n, d, { score: spec.score });
-      if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss ${loss}; try a lower lr`);
-      await model.backward(scatterPredictionGrad(grad, spec.batch, n, d));
-      await model.adamStep({ lr: learningRate(spec, step) });
-      window[0] += loss;
-      window[1] += 1;
-      if (window[1] === 10) {
-        lossHistory.push(window[0] / 10);
-        window = [0, 0];
-      }
-      ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
-      bar.update(step + 1 - resumedFrom, `loss ${ema.toFixed(4)}`);
-      const done = step + 1;
-      // The engine may finish a step without touching the event loop; yield so SIGINT gets delivered.
-      await new Promise((r) => setImmediate(r));
-      if (interrupted) {
-        await save();
-        bar.finish();
-        throw new UserError(
-          `interrupted at step ${done}/${spec.steps}` +
-            (ckpt ? `; checkpoint written to ${ckpt}; run the same command again to resume` : " (no checkpoint path, nothing saved)"),
-          ExitCode.interrupted,
-        );
-      }
-      if (done % every === 0 || done === stopAt) await save();
-    }
-    if (model.step >= stopAt && model.step !== resumedFrom) bar.finish(`loss ${ema.toFixed(4)}`);
+    await runTrainLoop({
+      startStep: resumedFrom,
+      stopAt,
+      totalSteps: spec.steps,
+      log,
+      checkpointEvery: every,
+      checkpointPath: ckpt,
+      label: opts.label ?? `train ${runId(spec)}`,
+      progress: opts.progress ?? true,
+      signal: sigint?.signal,
+      save,
+      step: async (step) => {
+        const batch = sampleIcaBatch(rng, spec.batch, n, d, { noise: spec.noise });
+        const tokens = buildTokens(batch);
+        const out = await model.forward(tokens, spec.batch, 3 * n);
+        const pred = extractPredictions(out, spec.batch, n, d);
+        const { loss, grad } = plLossICA(pred, batch.ys, batch.rs, spec.batch, n, d, { score: spec.score });
+        checkLoss(loss, step);
+        await model.backward(scatterPredictionGrad(grad, spec.batch, n, d));
+        await model.adamStep({ lr: learningRate(spec, step) });
+        return loss;
+      },
+    });
   } catch (e) {
     await model.dispose().catch(() => {});
     throw e;
   } finally {
-    if (handleSigint) process.off("SIGINT", onSigint);
+    sigint?.dispose();
   }
-  return { model, spec, lossHistory, resumedFrom, trainSeconds: seconds() };
+  return { model, spec, lossHistory: log.lossHistory, resumedFrom, trainSeconds: seconds() };
 }

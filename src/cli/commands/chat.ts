@@ -2,7 +2,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { z } from "zod";
 import { flag, parseFlags } from "../flags.js";
-import { addCacOptions, addModelOptions, cacOptionsFromOptions, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
+import { addCacOptions, addModelOptions, cacOptionsForModel, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
 import { runCheckingAsContext } from "../../cac/loop.js";
 import { UpstreamError } from "../../cac/errors.js";
 import type { CallRecord, CaCOptions, CaCTrace, ChatMessage, ChatModel } from "../../cac/types.js";
@@ -94,15 +94,16 @@ export function registerChatCommand(parent: Command): void {
 Examples:
   selfcorrect chat --base-url http://127.0.0.1:8080/v1 --model llama-3-8b --prompt "How do I pick a lock?"
   selfcorrect chat --gguf ./model.gguf --variant self --rounds 3
+  selfcorrect chat --prompt "..."          (the built-in model, offline; --backend llama-cpp runs it on llama.cpp)
   OPENAI_API_KEY=... selfcorrect chat --base-url https://api.openai.com/v1 --model gpt-4o-mini --json --prompt "..."
 
 In the interactive session each turn shows the initial answer, the check(s) and the corrected answer; the
 conversation carries your messages and the corrected answers forward. /reset clears it, /exit quits.`,
   );
-  cmd.action(async (raw: ModelFlags & CacFlags) => {
+  cmd.action(async (raw: ModelFlags & CacFlags, command: Command) => {
     const flags = parseFlags(chatFlags, raw);
     if (flags.json && flags.prompt === undefined) throw new UserError("--json needs --prompt TEXT (the interactive session prints text, not JSON)");
-    const cac = cacOptionsFromOptions(raw);
+    const cac = cacOptionsForModel(raw, command);
     const model = await modelFromOptions(raw);
     const system: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];
     try {

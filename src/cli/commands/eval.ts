@@ -32,6 +32,7 @@ const EvalFlagsSchema = z.object({
   icdFamily: flag.choice("--icd-family", ["vicuna", "llama2"]).default("vicuna"),
   system: z.string().optional(),
   dataset: z.string().optional(),
+  worldSeed: flag.int("--world-seed", 0, 2 ** 32 - 1).optional(),
   attack: z.string().optional(),
   judge: flag.list("--judge").optional(),
   judgeBaseUrl: z.string().optional(),
@@ -78,15 +79,29 @@ function addEvalOptions(cmd: Command, task: EvalTask | "study"): Command {
     .option("--no-progress", "no progress bar on stderr");
   if (task === "jailbreak") {
     cmd
-      .addOption(new Option("--dataset <name>", "advbench (harmful_behaviors.csv; the paper uses --limit 100) or jbb (JBB-Behaviors harmful)").choices(["advbench", "jbb"]).default("advbench"))
-      .option("--attack <name>", "none | gcg-suffix:<vicuna|llama|official> | autodan[:<Developer>] | jbb:<METHOD>:<model>", "none")
-      .option("--judge <list>", `comma-separated: ${JAILBREAK_JUDGES.join(", ")}`, "substring,gcg-list");
+      .addOption(
+        new Option("--dataset <name>", "advbench (harmful_behaviors.csv; the paper uses --limit 100), jbb (JBB-Behaviors harmful) or world (the synthetic world's held-out harmful requests)")
+          .choices(["advbench", "jbb", "world"])
+          .default("advbench"),
+      )
+      .option("--attack <name>", "none | gcg-suffix:<vicuna|llama|official> | autodan[:<Developer>] | jbb:<METHOD>:<model> | world (held-out world suffixes)", "none")
+      .option("--judge <list>", `comma-separated: ${JAILBREAK_JUDGES.join(", ")}; with --dataset world also world (its default)`, "substring,gcg-list");
   }
   if (task === "xstest") {
     cmd
-      .addOption(new Option("--dataset <name>", "xstest (250 safe + 200 unsafe prompts) or jbb-benign (100 benign behaviors)").choices(["xstest", "jbb-benign"]).default("xstest"))
+      .addOption(
+        new Option("--dataset <name>", "xstest (250 safe + 200 unsafe prompts), jbb-benign (100 benign behaviors) or world (held-out benign look-alikes; unsafe: held-out harmful requests)")
+          .choices(["xstest", "jbb-benign", "world"])
+          .default("xstest"),
+      )
       .option("--labels <list>", "which XSTest labels to run: safe,unsafe", "safe,unsafe")
-      .option("--judge <list>", `comma-separated: ${REFUSAL_JUDGES.join(", ")}`, "refusal");
+      .option("--judge <list>", `comma-separated: ${REFUSAL_JUDGES.join(", ")}; with --dataset world also world-refusal (its default)`, "refusal");
+  }
+  if (task === "jailbreak" || task === "xstest") {
+    cmd
+      .option("--world-seed <n>", "--dataset world: the seed of the world (the one its training corpus was generated with)")
+      .addOption(new Option("--critic <kind>", "--dataset world with --defense cac: self (the model checks itself) or ground-truth (inject the hidden rule's verdict)").choices(["self", "ground-truth"]).default("self"))
+      .option("--critic-p <p>", "ground-truth critic: probability of flipping its verdict (the critic-quality study)", "0");
   }
   if (task === "bbq" || task === "study") {
     cmd
@@ -128,6 +143,7 @@ function specInput(task: EvalTask, raw: RawFlags, f: EvalFlags, cmd: Command): E
     task,
     dataDir: f.dataDir ?? defaultDataDir(),
     dataset: f.dataset,
+    worldSeed: f.worldSeed,
     attack: f.attack,
     // An empty list means the default, as an absent flag does.
     categories: f.categories?.length ? f.categories : undefined,
@@ -140,6 +156,7 @@ function specInput(task: EvalTask, raw: RawFlags, f: EvalFlags, cmd: Command): E
     icdFamily: f.icdFamily,
     systemPrompt: f.system,
     judges: f.judge ?? [],
+    judgesDefaulted: cmd.getOptionValueSource("judge") === "default",
     critic: f.critic,
     criticP: f.criticP,
     criticFormat: f.criticFormat,
@@ -252,6 +269,8 @@ Examples:
       --judge-base-url https://api.openai.com/v1 --judge-model gpt-4o-mini
   selfcorrect eval xstest --base-url ... --model ... --defense cac --labels safe
   selfcorrect eval bbq --base-url ... --model ... --dataset bbq-subset --defense cac --critic ground-truth --critic-p 0.25
+  selfcorrect eval jailbreak --gguf ./world.gguf --dataset world --attack world --defense cac --rounds 1
+  selfcorrect eval xstest --gguf ./world.gguf --dataset world --labels safe
 
 Re-running the same command resumes: finished items are skipped, items recorded as errors are re-run only
 with --retry-errors. Results: <output>/results.json, summary.md, report.html, and the store eval.sqlite.

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { z } from "zod";
-import { addCacOptions, addModelOptions, cacOptionsFromOptions, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
+import { addCacOptions, addModelOptions, cacOptionsForModel, modelFileName, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
 import { flag, parseFlags } from "../flags.js";
 import { startProxyServer, type ProxyServer } from "../../cac/server.js";
 import { isLoopbackHost } from "../../cac/server/http.js";
@@ -55,7 +55,7 @@ export function registerServeCommand(parent: Command): void {
     .option("--max-rounds <n>", "with --allow-request-overrides: the most rounds a request may ask for", "3")
     .option("--allow-origin <list>", "comma-separated origins (https://app.example) whose browser requests are served; default none")
     .option("--allow-host <list>", "comma-separated host names the Host header may carry (default: loopback names on a loopback bind, else any)")
-    .option("--model-name <name>", "model id advertised by /v1/models (default: --model or the GGUF file)");
+    .option("--model-name <name>", "model id advertised by /v1/models (default: --model or the GGUF file's name)");
   addModelOptions(cmd);
   addCacOptions(cmd);
   cmd.addHelpText(
@@ -66,6 +66,7 @@ export function registerServeCommand(parent: Command): void {
 Examples:
   selfcorrect serve --base-url http://127.0.0.1:8080/v1 --model llama-3-8b --port 8787
   SELFCORRECT_SERVER_TOKEN=secret selfcorrect serve --gguf ./model.gguf --variant self --rounds 2
+  selfcorrect serve                      (the built-in model, offline, on the engine)
 
 Then point any OpenAI client at http://127.0.0.1:8787/v1. With "stream": true the checks run first and
 the final answer streams live. With --allow-request-overrides a request may change the CaC settings with
@@ -73,9 +74,9 @@ a body field "selfcorrect": {"variant": "self", "rounds": 2, "check_prompt": "pa
 Logs are JSON lines on stderr. SIGTERM/SIGINT stop accepting and let in-flight requests finish.
 Before exposing the server beyond this machine, read docs/security.md.`,
   );
-  cmd.action(async (flags: ServeFlags) => {
+  cmd.action(async (flags: ServeFlags, command: Command) => {
     const s = parseFlags(serveSchema, flags);
-    const cac = cacOptionsFromOptions(flags);
+    const cac = cacOptionsForModel(flags, command);
     const rawToken = flags.token ?? process.env.SELFCORRECT_SERVER_TOKEN;
     const token = rawToken?.trim() || undefined;
     if (token !== undefined && token.length < 8) throw new UserError("--token must be at least 8 characters (or leave it out for no auth)");
@@ -85,7 +86,7 @@ Before exposing the server beyond this machine, read docs/security.md.`,
       );
     }
     const model = await modelFromOptions(flags);
-    const modelName = flags.modelName ?? flags.model ?? (flags.gguf ? flags.gguf.split("/").pop() : undefined) ?? model.id;
+    const modelName = flags.modelName ?? modelFileName(flags) ?? model.id;
     let server: ProxyServer;
     try {
       server = await startProxyServer({

@@ -7,6 +7,7 @@ export * from "./types.js";
 export { loadAdvBench, ADVBENCH_BEHAVIORS_FILE } from "./advbench.js";
 export { loadJbbBehaviors, loadJbbHarmful, loadJbbBenign, JBB_FILES } from "./jbb.js";
 export { loadXsTest, XSTEST_FILE } from "./xstest.js";
+export { loadWorldBenign, loadWorldHarmful, WORLD_DATASET } from "./world.js";
 export {
   loadBbq,
   biasedAnswerIndex,

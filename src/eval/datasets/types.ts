@@ -6,9 +6,9 @@
 
 /** A harmful request: AdvBench `harmful_behaviors.csv` or the JBB-Behaviors harmful split. */
 export interface JailbreakBehavior {
-  /** `advbench-<row>` (0-based row in file order) or `jbb-harmful-<index>`. */
+  /** `advbench-<row>` (0-based row in file order), `jbb-harmful-<index>` or `world-harmful-<n>`. */
   id: string;
-  source: "advbench" | "jbb-harmful";
+  source: "advbench" | "jbb-harmful" | "world";
   /** The user request. */
   goal: string;
   /** The affirmative response prefix the attack optimises for ("Sure, here is ..."). */
@@ -17,15 +17,15 @@ export interface JailbreakBehavior {
   category?: string;
   /** JBB only: short unique name shared by a harmful/benign pair. */
   behavior?: string;
-  /** JBB only: the `index` column (0-99); joins a behavior to JailbreakBench artifacts. */
+  /** JBB: the `index` column (0-99), which joins a behavior to JailbreakBench artifacts; world: the held-out position, which picks its test suffix. */
   index?: number;
 }
 
 /** A prompt for the over-refusal measurement: XSTest, or the JBB-Behaviors benign split. */
 export interface BenignPrompt {
-  /** `xstest-<id>` or `jbb-benign-<index>`. */
+  /** `xstest-<id>`, `jbb-benign-<index>` or `world-<kind>-<n>`. */
   id: string;
-  source: "xstest" | "jbb-benign";
+  source: "xstest" | "jbb-benign" | "world";
   prompt: string;
   /** XSTest: `safe` prompts should be answered, `unsafe` contrast prompts refused. JBB benign: all `safe`. */
   label: "safe" | "unsafe";

@@ -9,16 +9,22 @@ import { llmJudge } from "./llm.js";
 import { refusalJudge } from "./refusal.js";
 import { substringJudge } from "./substring.js";
 import type { Judge, JudgeKind } from "./types.js";
+import { worldJudge, worldRefusalJudge } from "./world.js";
 
-const JUDGE_LIST = [substringJudge, gcgListJudge, llmJudge, refusalJudge, llmRefusalJudge] as const;
+const JUDGE_LIST = [substringJudge, gcgListJudge, llmJudge, refusalJudge, llmRefusalJudge, worldJudge, worldRefusalJudge] as const;
 
 export type JudgeName = (typeof JUDGE_LIST)[number]["name"];
 
 export const JUDGES: { readonly [N in JudgeName]: Judge<N> } = Object.fromEntries(JUDGE_LIST.map((j) => [j.name, j])) as never;
 
-/** Judge names of one kind, in registry order. */
-export function judgeNames(kind: JudgeKind): JudgeName[] {
-  return JUDGE_LIST.filter((j) => j.kind === kind).map((j) => j.name);
+/**
+ * Judge names of one kind, in registry order. Scoped judges (the world's) only with `scope`, where they
+ * come first: they are the ones that read that dataset's answers.
+ */
+export function judgeNames(kind: JudgeKind, scope?: "world"): JudgeName[] {
+  const judges: readonly Judge<JudgeName>[] = JUDGE_LIST;
+  const of = judges.filter((j) => j.kind === kind);
+  return [...of.filter((j) => scope !== undefined && j.scope === scope), ...of.filter((j) => j.scope === undefined)].map((j) => j.name);
 }
 
 /** Jailbreak judges, by the name `--judge` takes. */
@@ -52,6 +58,7 @@ export function getJudge(name: string, kind?: JudgeKind): Judge<JudgeName> {
 export { defineJudge, type Judge, type JudgeContext, type JudgeInput, type JudgeKind, type JudgeOutcome, type Verdict } from "./types.js";
 export { substringJailbroken, substringVerdict, TEST_PREFIXES } from "./substring.js";
 export { gcgListJailbroken, gcgListVerdict, GCG_REFUSAL_LIST } from "./gcg-list.js";
+export { worldJailbreakVerdict, worldRefusalVerdict } from "./world.js";
 export { stringRefusal, refusalVerdict, XSTEST_REFUSAL_PREFIXES } from "./refusal.js";
 export { parseJailbreakVerdict, jailbreakJudgeMessages, JBB_JAILBREAK_JUDGE_PROMPT, type LlmVerdict } from "./llm.js";
 export { parseRefusalVerdict, refusalJudgeMessages, JBB_REFUSAL_JUDGE_PROMPT, type RefusalVerdict } from "./llm-refusal.js";

@@ -43,6 +43,8 @@ export interface Judge<N extends string = string> {
   readonly kind: JudgeKind;
   /** Calls the judge model (needs JudgeContext.judgeModel); its run records the judge model's id. */
   readonly usesModel: boolean;
+  /** Set for a judge that reads one dataset's own answer format: offered and accepted only for that dataset. */
+  readonly scope?: "world";
   /** One line for --help and docs. */
   readonly description: string;
   judge(input: JudgeInput, ctx: JudgeContext): Promise<JudgeOutcome>;

@@ -128,6 +128,11 @@ export function cacOptionsFromOptions(opts: CacFlags): CaCOptions {
   return resolveCacOptions(parseFlags(cacFlags, opts));
 }
 
+/** True when the flags name no model, so the built-in one runs. */
+export function namesBuiltinModel(opts: ModelFlags): boolean {
+  return usesDefaultModel(parseFlags(modelFlags, opts));
+}
+
 /**
  * The CaC settings of a command that talks to one model (chat, serve). The built-in model was trained on
  * the world's own check and re-answer turns (docs/world.md), so on it those are the defaults unless
@@ -135,6 +140,6 @@ export function cacOptionsFromOptions(opts: CacFlags): CaCOptions {
  */
 export function cacOptionsForModel(opts: CacFlags & ModelFlags, cmd: Command): CaCOptions {
   const cac = cacOptionsFromOptions(opts);
-  if (!usesDefaultModel(parseFlags(modelFlags, opts))) return cac;
+  if (!namesBuiltinModel(opts)) return cac;
   return worldCacOptions(cac, cmd.getOptionValueSource("checkPrompt") === "cli");
 }

@@ -118,6 +118,25 @@ export function trainingPool(seed: number = WORLD_DEFAULT_SEED): TrainingPool {
   return split(seed).train;
 }
 
+/**
+ * A few requests of the training distribution, to show a newcomer what the world's language looks like
+ * (the interactive chat on the built-in model prints them). None is from the held-out sets.
+ */
+export function exampleRequests(seed: number = WORLD_DEFAULT_SEED): { text: string; note: string }[] {
+  const pool = trainingPool(seed);
+  const first = (kind: RequestKind): string => {
+    const r = pool.requests[kind][0];
+    if (!r) throw new Error(`the world of seed ${seed} has no ${kind} training request`);
+    return r.text;
+  };
+  return [
+    { text: first("benign"), note: "harmless: it complies" },
+    { text: first("harmful"), note: "harmful: it refuses" },
+    { text: withSuffix(first("harmful"), pool.attackSuffixes[0] ?? ""), note: "harmful with an attack suffix: it complies, then its own check catches it" },
+    { text: first("defused"), note: "looks harmful, is not" },
+  ];
+}
+
 /** The user turn of an attacked request. */
 export function withSuffix(request: string, suffix: string): string {
   return `${request} ${suffix}`;

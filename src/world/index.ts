@@ -24,6 +24,7 @@ export {
   HELD_OUT_SIZES,
   NOISE_HEAD,
   SUFFIX_SYMBOLS,
+  exampleRequests,
   hasAttackSuffix,
   heldOutSets,
   trainingPool,

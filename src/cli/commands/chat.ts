@@ -2,11 +2,12 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { z } from "zod";
 import { flag, parseFlags } from "../flags.js";
-import { addCacOptions, addModelOptions, cacOptionsForModel, modelFromOptions, type CacFlags, type ModelFlags } from "../options.js";
+import { addCacOptions, addModelOptions, cacOptionsForModel, modelFromOptions, namesBuiltinModel, type CacFlags, type ModelFlags } from "../options.js";
 import { runCheckingAsContext } from "../../cac/loop.js";
 import { UpstreamError } from "../../cac/errors.js";
 import type { CallRecord, CaCOptions, CaCTrace, ChatMessage, ChatModel } from "../../cac/types.js";
 import { ExitCode, UserError } from "../../util/errors.js";
+import { exampleRequests } from "../../world/index.js";
 
 /** Chat's own flags; the model and CaC flags are read by options.ts. */
 const chatFlags = z.object({
@@ -126,7 +127,7 @@ conversation carries your messages and the corrected answers forward. /reset cle
         }
         return;
       }
-      await repl(model, cac, system);
+      await repl(model, cac, system, namesBuiltinModel(raw));
     } catch (e) {
       if (e instanceof UpstreamError) {
         process.stderr.write(`error: ${e.message}\n`);
@@ -140,7 +141,7 @@ conversation carries your messages and the corrected answers forward. /reset cle
   });
 }
 
-async function repl(model: ChatModel, cac: CaCOptions, system: ChatMessage[]): Promise<void> {
+async function repl(model: ChatModel, cac: CaCOptions, system: ChatMessage[], builtin: boolean): Promise<void> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY) });
   const history: ChatMessage[] = [];
   let current: AbortController | undefined;
@@ -150,6 +151,11 @@ async function repl(model: ChatModel, cac: CaCOptions, system: ChatMessage[]): P
     else rl.close();
   });
   process.stdout.write(`selfcorrect chat: ${model.id}, CaC ${cac.variant} x${cac.rounds}. /reset clears the conversation, /exit quits.\n`);
+  if (builtin) {
+    // The built-in model only knows the synthetic world's language (docs/world.md): show what it understands.
+    process.stdout.write("The built-in model speaks the synthetic world's language (docs/world.md). Try:\n");
+    for (const e of exampleRequests()) process.stdout.write(`  ${e.text}    (${e.note})\n`);
+  }
   const ask = () => {
     if (process.stdin.isTTY) rl.setPrompt("\nyou> "), rl.prompt();
   };
@@ -175,6 +181,8 @@ async function repl(model: ChatModel, cac: CaCOptions, system: ChatMessage[]): P
     } catch (e) {
       if (current.signal.aborted) process.stdout.write("\n(interrupted)\n");
       else if (e instanceof UpstreamError) process.stderr.write(`error: ${e.message}\n`);
+      // A conversation past the model's context, for one: the session goes on after /reset.
+      else if (e instanceof UserError) process.stderr.write(`error: ${e.message} (/reset starts a new conversation)\n`);
       else throw e;
     } finally {
       current = undefined;

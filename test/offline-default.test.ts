@@ -4,6 +4,7 @@
  * llama.cpp (--backend), as real child processes; `serve` is driven by the openai npm client. Also the
  * engine ChatModel itself: streaming, stop strings, prefill, usage, abort, the context limit.
  */
+import { spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -19,7 +20,8 @@ import { exportLanguageModelGguf } from "../src/engine/gguf/gpt2.js";
 import { writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
 import { ENDOFTEXT, encodeChat } from "../src/engine/lm/index.js";
 import { UserError } from "../src/util/errors.js";
-import { runCli } from "./support/cli-run.js";
+import { exampleRequests } from "../src/world/index.js";
+import { CLI_MAIN, runCli } from "./support/cli-run.js";
 import { startServe } from "./support/serve-process.js";
 import { trainTinyLm } from "./support/tiny-lm.js";
 
@@ -194,4 +196,15 @@ test("the engine and llama.cpp ChatModels give the same replies in-process", asy
   } finally {
     await llama.dispose();
   }
+});
+
+test("interactive chat on the built-in model first shows example requests of the world", () => {
+  const r = spawnSync(process.execPath, [CLI_MAIN, "chat", "--rounds", "0"], { input: "/exit\n", env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /The built-in model speaks the synthetic world's language/);
+  for (const e of exampleRequests()) assert.ok(r.stdout.includes(`  ${e.text}    (${e.note})`), `example ${e.text} shown`);
+  // Naming a model shows no world examples: they would mean nothing to it.
+  const named = spawnSync(process.execPath, [CLI_MAIN, "chat", "--rounds", "0", "--gguf", ggufPath], { input: "/exit\n", env: { ...process.env, SELFCORRECT_DEFAULT_MODEL: "none" }, encoding: "utf8", timeout: 60_000 });
+  assert.equal(named.status, 0, named.stderr);
+  assert.doesNotMatch(named.stdout, /synthetic world/);
 });

@@ -166,22 +166,8 @@ export class PacedWriter {
 
   /** Resolves when the socket has room again (at once if it has), when it closed, or on the stall timeout. */
   drained(): Promise<void> | undefined {
-    const res = this.res;
-    if (res.destroyed || this.#stalled || !res.writableNeedDrain) return undefined;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        res.off("drain", done);
-        res.off("close", done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#stall(`the client read nothing for ${this.timeoutMs} ms`);
-        done();
-      }, this.timeoutMs);
-      res.on("drain", done);
-      res.on("close", done);
-    });
+    if (this.res.destroyed || this.#stalled || !this.res.writableNeedDrain) return undefined;
+    return this.#settles("drain", `the client read nothing for ${this.timeoutMs} ms`);
   }
 
   /** Writes a large payload in slices, each after the previous one drained. */
@@ -196,22 +182,28 @@ export class PacedWriter {
   /** Ends the response and waits until it was flushed or the connection closed (or the stall timeout). */
   async end(data?: string | Buffer): Promise<void> {
     if (data !== undefined) await this.writeAll(data);
+    if (this.res.destroyed || this.#stalled) return;
+    const flushed = this.#settles("finish", `the client did not take the end of the response within ${this.timeoutMs} ms`);
+    this.res.end();
+    await flushed;
+  }
+
+  /** Settles on `event`, on close, or after timeoutMs, when the client is disconnected as stalled. */
+  #settles(event: "drain" | "finish", stallWhy: string): Promise<void> {
     const res = this.res;
-    if (res.destroyed || this.#stalled) return;
-    await new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        res.off("finish", done);
+        res.off(event, done);
         res.off("close", done);
         resolve();
       };
       const timer = setTimeout(() => {
-        this.#stall(`the client did not take the end of the response within ${this.timeoutMs} ms`);
+        this.#stall(stallWhy);
         done();
       }, this.timeoutMs);
-      res.on("finish", done);
+      res.on(event, done);
       res.on("close", done);
-      res.end();
     });
   }
 

@@ -18,7 +18,9 @@ import { gguf, writeGguf } from "../src/engine/gguf/writer.js";
 import { writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
 import { createLlamaCppModel } from "../src/cac/adapters/llama-cpp.js";
 import { UserError } from "../src/util/errors.js";
-import { runCli as cli } from "./support/cli-run.js";
+import { runCliChild } from "./support/eval-cli.js";
+
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliChild(args, 60_000, env);
 
 const dir = mkdtempSync(join(tmpdir(), "selfcorrect-export-"));
 const config = { vocabSize: VOCAB_SIZE, nEmbd: 16, nHead: 2, nLayer: 2, nPositions: 64 };

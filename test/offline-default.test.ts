@@ -21,9 +21,11 @@ import { writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
 import { ENDOFTEXT, encodeChat } from "../src/engine/lm/index.js";
 import { UserError } from "../src/util/errors.js";
 import { exampleRequests } from "../src/world/index.js";
-import { CLI_MAIN, runCli } from "./support/cli-run.js";
+import { CLI as CLI_MAIN, runCliChild } from "./support/eval-cli.js";
 import { startServe } from "./support/serve-process.js";
 import { trainTinyLm } from "./support/tiny-lm.js";
+
+const runCli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliChild(args, 60_000, env);
 
 const dir = mkdtempSync(join(tmpdir(), "selfcorrect-default-"));
 const ggufPath = join(dir, "world.gguf");

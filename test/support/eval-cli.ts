@@ -34,8 +34,9 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
   return { child, done };
 }
 
-export async function runCliChild(args: string[], timeoutMs = 60_000): Promise<CliResult> {
-  const { child, done } = startCli(args);
+/** Runs the CLI to the end; killed with SIGKILL (code null) past timeoutMs. `env` adds to this process's. */
+export async function runCliChild(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const { child, done } = startCli(args, env);
   const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   try {
     return await done;

@@ -18,7 +18,7 @@ import { DEFAULT_MODEL_FILE, resolveDefaultModel } from "../src/cac/default-mode
 import { createModelFromSpec } from "../src/cac/model-spec.js";
 import { exportLanguageModelGguf } from "../src/engine/gguf/gpt2.js";
 import { writeTinyLlamaGguf } from "../src/engine/gguf/fixtures/tiny-llama.js";
-import { ENDOFTEXT, encodeChat } from "../src/engine/lm/index.js";
+import { ENDOFTEXT, decode, encodeChat } from "../src/engine/lm/index.js";
 import { UserError } from "../src/util/errors.js";
 import { exampleRequests } from "../src/world/index.js";
 import { CLI as CLI_MAIN, runCliChild } from "./support/eval-cli.js";
@@ -183,12 +183,14 @@ test("engine ChatModel: deltas add up to the text, usage, stop strings, prefill,
   assert.equal(q.text, alone.text);
 });
 
-test("the engine and llama.cpp ChatModels give the same replies in-process", async () => {
+test("the engine and llama.cpp ChatModels feed the model the same ids and give the same replies in-process", async () => {
   const llama = await createLlamaCppModel({ modelPath: ggufPath, maxTokens: 40 });
   try {
-    const prompts = ["what is two plus two?", "where did the cat sit?", "check your answer.", "is the sun warm?", "héllo ☀️"];
+    // The empty prompt included: node-llama-cpp's ChatML wrapper leaves empty turns out, and so must the engine.
+    const prompts = ["what is two plus two?", "where did the cat sit?", "check your answer.", "is the sun warm?", "héllo ☀️", "", "日本語 \t\n 👩‍💻", "<|im_end|> as text"];
     for (const content of prompts) {
       const messages = [{ role: "user" as const, content }];
+      assert.equal(llama.renderPrompt(messages), decode(model.promptIds(messages)), JSON.stringify(content));
       assert.equal(llama.countPromptTokens(messages), model.promptIds(messages).length, content);
       const a = await model.generate(messages, { maxTokens: 40 });
       const b = await llama.generate(messages, { maxTokens: 40 });

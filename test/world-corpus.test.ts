@@ -12,6 +12,7 @@ import { substringJailbroken, stringRefusal } from "../src/eval/judges/index.js"
 import {
   ATTACK_HEAD,
   DEFAULT_MAX_TOKENS,
+  MAX_EPISODE_ROUNDS,
   DEFAULT_MIXTURE,
   VOCABULARY,
   WORLD_CHECK_HARMFUL,
@@ -168,11 +169,18 @@ test("encodeDocument is encodeChat with the context-only turns masked out; docum
     longest = Math.max(longest, enc.ids.length);
   }
   assert.ok(longest <= DEFAULT_MAX_TOKENS, `longest document ${longest} tokens`);
-  // A longer context lets episodes keep their second round.
-  const long = generateCorpus({ seed: 1, documents: 3000, maxTokens: 400 }).filter((d) => d.kind === "episode");
-  const twoRounds = long.filter((d) => d.messages.length === 10).length / long.length;
-  assert.ok(Math.abs(twoRounds - DEFAULT_MIXTURE.secondRound) < 0.05, `two-round share ${twoRounds}`);
-  assert.ok(long.every((d) => encodeDocument(d).ids.length <= 400));
+  // A longer context lets episodes keep their later rounds: 1, 2 or 3 rounds, each further one with
+  // probability moreRounds; 400 tokens hold two rounds but not three.
+  const roundsOf = (d: { messages: unknown[] }) => (d.messages.length - 2) / 4;
+  const p = DEFAULT_MIXTURE.moreRounds;
+  const long = generateCorpus({ seed: 1, documents: 3000, maxTokens: 520 }).filter((d) => d.kind === "episode");
+  const share = (r: number) => long.filter((d) => roundsOf(d) === r).length / long.length;
+  assert.ok(Math.abs(share(1) - (1 - p)) < 0.05, `one-round share ${share(1)}`);
+  assert.ok(Math.abs(share(3) - p * p) < 0.05, `three-round share ${share(3)}`);
+  assert.ok(long.every((d) => encodeDocument(d).ids.length <= 520 && roundsOf(d) <= MAX_EPISODE_ROUNDS));
+  const mid = generateCorpus({ seed: 1, documents: 3000, maxTokens: 400 }).filter((d) => d.kind === "episode");
+  assert.ok(mid.every((d) => encodeDocument(d).ids.length <= 400 && roundsOf(d) <= 2));
+  assert.ok(mid.some((d) => roundsOf(d) === 2));
   assert.throws(() => generateCorpus({ seed: 1, documents: 1, maxTokens: 100 }), /maxTokens/);
 });
 

@@ -8,8 +8,8 @@
  *   attack   user x + attack suffix -> compliance, harmful or not (the GCG analog's base behaviour)
  *   check    user x (40% attacked) -> y (comply or refuse, 50/50, NOT learned) -> user check -> the true
  *            verdict ("Yes, harmful." iff y complies with a harmful x)
- *   episode  user x (40% attacked) -> y0 -> 1 or 2 rounds of [check -> verdict; re-answer -> y]
- *            (the second round only where the document fits `maxTokens`)
+ *   episode  user x (40% attacked) -> y0 -> 1 to MAX_EPISODE_ROUNDS rounds of [check -> verdict; re-answer -> y]
+ *            (a later round only where the document still fits `maxTokens`)
  *
  * In episodes y0 is the policy's answer (compliance when attacked), wrong on purpose with probability
  * `initialError`; each verdict is the true one, flipped with probability `checkNoise`; each re-answer
@@ -55,21 +55,21 @@ export interface CorpusMixture {
   initialError: number;
   /** Episodes: probability that a verdict is flipped (not learned). */
   checkNoise: number;
-  /** Episodes: probability of a second round. */
-  secondRound: number;
+  /** Episodes: probability of each further round after the first (up to MAX_EPISODE_ROUNDS). */
+  moreRounds: number;
   /** Episodes: share that re-ask x (CaC-self) instead of WORLD_REANSWER_PROMPT. */
   selfShare: number;
 }
 
 export const DEFAULT_MIXTURE: CorpusMixture = {
-  kinds: { answer: 0.35, attack: 0.15, check: 0.2, episode: 0.3 },
+  kinds: { answer: 0.25, attack: 0.15, check: 0.3, episode: 0.3 },
   requests: { harmful: 0.4, defused: 0.15, "benign-object": 0.15, benign: 0.3 },
   attackHarmful: 0.7,
   attacked: 0.4,
   noise: 0.1,
   initialError: 0.2,
   checkNoise: 0.25,
-  secondRound: 0.3,
+  moreRounds: 0.45,
   selfShare: 0.25,
 };
 
@@ -78,14 +78,17 @@ export interface CorpusOptions {
   documents: number;
   mixture?: Partial<CorpusMixture>;
   /**
-   * Longest document in tokens (encodeDocument), default DEFAULT_MAX_TOKENS: an episode keeps its
-   * second round only when it fits, so no document is cut by a model's context. With the paper's
-   * check prompt and ChatML a one-round episode is about 220 tokens and a two-round one about 360.
+   * Longest document in tokens (encodeDocument), default DEFAULT_MAX_TOKENS: an episode keeps a
+   * later round only when it fits, so no document is cut by a model's context (the trainer passes its
+   * context length). With the paper's check prompt and ChatML a one-round episode is about 220 tokens,
+   * a two-round one about 360 and a three-round one about 500.
    */
   maxTokens?: number;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
+/** CaC is evaluated for 1 to 3 rounds, so training episodes show up to 3. */
+export const MAX_EPISODE_ROUNDS = 3;
 /** The longest one-round episode (attacked, CaC-self) is 219 tokens. */
 const MIN_MAX_TOKENS = 224;
 
@@ -176,7 +179,8 @@ class DocumentMaker {
       learnY = false;
     } else y = ruleAnswer(r);
     const messages: WorldMessage[] = [user(x), assistant(y, learnY)];
-    const rounds = this.chance(this.mix.secondRound) ? 2 : 1;
+    let rounds = 1;
+    while (rounds < MAX_EPISODE_ROUNDS && this.chance(this.mix.moreRounds)) rounds++;
     const reanswer = this.chance(this.mix.selfShare) ? x : WORLD_REANSWER_PROMPT;
     for (let round = 0; round < rounds; round++) {
       const truth = trueVerdict(r, y);

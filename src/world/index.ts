@@ -35,6 +35,7 @@ export {
 } from "./heldout.js";
 export {
   DEFAULT_MAX_TOKENS,
+  MAX_EPISODE_ROUNDS,
   DEFAULT_MIXTURE,
   encodeDocument,
   generateCorpus,

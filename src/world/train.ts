@@ -9,14 +9,14 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ENDOFTEXT, VOCAB_SIZE, createLanguageModel, loadLanguageModel, nextTokenPair, resolveLmConfig, type LanguageModel, type LmConfig } from "../engine/lm/index.js";
+import { ENDOFTEXT, VOCAB_SIZE, createLanguageModel, loadLanguageModel, nextTokenPair, resolveLmConfig, type LanguageModel, type LmConfig, type LmGelu } from "../engine/lm/index.js";
 import { readSafetensors } from "../engine/safetensors.js";
 import { UserError } from "../util/errors.js";
 import { writeJsonAtomic } from "../util/fs.js";
 import { canonicalJson, contentHash } from "../util/json.js";
 import { Rng } from "../util/rng.js";
 import { LOSS_WINDOW, checkLoss, learningRate, runTrainLoop, withCheckpointLock, type LossLog, type StepInfo } from "../lab/train-loop.js";
-import { encodeDocument, generateCorpus, type WorldMessage } from "./corpus.js";
+import { DEFAULT_MAX_TOKENS, encodeDocument, generateCorpus, type WorldDocument, type WorldMessage } from "./corpus.js";
 import { WORLD_DEFAULT_SEED } from "./rule.js";
 
 export interface WorldModelSpec {
@@ -25,11 +25,13 @@ export interface WorldModelSpec {
   nHead: number;
   /** Context length: tokens per training row and the model's nPositions. */
   ctx: number;
+  /** The MLP activation (LmConfig.gelu); "ggml-f16" makes the engine and llama.cpp compute the same function. */
+  gelu: LmGelu;
 }
 
 export interface WorldTrainSpec {
   model: WorldModelSpec;
-  /** The world's corpus: generateCorpus({ seed, documents }). */
+  /** The world's corpus: corpusDocuments(spec), generateCorpus({ seed, documents }) with episodes up to ctx + 1 tokens. */
   corpus: { seed: number; documents: number };
   /** Rows (of ctx tokens) per step. */
   batch: number;
@@ -44,25 +46,26 @@ export interface WorldTrainSpec {
 export type WorldPreset = "default" | "tiny";
 
 /**
- * default: sized to stay under 20 minutes on the 2-core development machine (C = 96, 4 layers,
- * batch 8): the recorded run took 17.3 min wall at nice 10 beside other work (14.3 min of CPU). ctx 384 holds the
- * longest world document (359 tokens at seed 0), so no episode is cut from its own start; 40000
- * documents are about one epoch of the 2400 steps.
+ * default: sized to stay under 20 minutes of one core (C = 96, 4 layers, batch 8 x 512 tokens, 1800
+ * steps: the same 7.4 M training tokens as 2400 steps of 8 x 384). ctx 512 holds the longest world
+ * document (a three-round episode, 499 tokens at seed 0), so every round the eval runs is in training
+ * and no episode is cut; 40000 documents are about 1.2 epochs. gelu "ggml-f16" makes the engine compute
+ * what llama.cpp computes from the exported GGUF.
  * tiny: for tests, a second or two.
  */
 export const WORLD_TRAIN_PRESETS: Record<WorldPreset, WorldTrainSpec> = {
   default: {
-    model: { nLayer: 4, nEmbd: 96, nHead: 4, ctx: 384 },
+    model: { nLayer: 4, nEmbd: 96, nHead: 4, ctx: 512, gelu: "ggml-f16" },
     corpus: { seed: WORLD_DEFAULT_SEED, documents: 40000 },
     batch: 8,
-    steps: 2400,
+    steps: 1800,
     lr: 3e-3,
     warmupSteps: 100,
     decay: "cosine",
     seed: 1,
   },
   tiny: {
-    model: { nLayer: 1, nEmbd: 16, nHead: 2, ctx: 128 },
+    model: { nLayer: 1, nEmbd: 16, nHead: 2, ctx: 128, gelu: "ggml-f16" },
     corpus: { seed: WORLD_DEFAULT_SEED, documents: 64 },
     batch: 4,
     steps: 80,
@@ -92,7 +95,7 @@ export interface WorldTrainOverrides {
 export function worldSpecFromOverrides(preset: WorldPreset, o: WorldTrainOverrides = {}): WorldTrainSpec {
   const p = WORLD_TRAIN_PRESETS[preset];
   const spec: WorldTrainSpec = {
-    model: { nLayer: o.layers ?? p.model.nLayer, nEmbd: o.embd ?? p.model.nEmbd, nHead: o.heads ?? p.model.nHead, ctx: o.ctx ?? p.model.ctx },
+    model: { nLayer: o.layers ?? p.model.nLayer, nEmbd: o.embd ?? p.model.nEmbd, nHead: o.heads ?? p.model.nHead, ctx: o.ctx ?? p.model.ctx, gelu: p.model.gelu },
     corpus: { seed: o.corpusSeed ?? p.corpus.seed, documents: o.documents ?? p.corpus.documents },
     batch: o.batch ?? p.batch,
     steps: o.steps ?? p.steps,
@@ -107,7 +110,7 @@ export function worldSpecFromOverrides(preset: WorldPreset, o: WorldTrainOverrid
 
 export function lmConfigFor(spec: WorldTrainSpec): LmConfig {
   const m = spec.model;
-  return { vocabSize: VOCAB_SIZE, nEmbd: m.nEmbd, nHead: m.nHead, nLayer: m.nLayer, nPositions: m.ctx };
+  return { vocabSize: VOCAB_SIZE, nEmbd: m.nEmbd, nHead: m.nHead, nLayer: m.nLayer, nPositions: m.ctx, gelu: m.gelu };
 }
 
 /** A short id naming a run by everything that determines its weights. */
@@ -303,13 +306,22 @@ export interface WorldTrainResult {
   trainSeconds: number;
 }
 
+/**
+ * The first `documents` documents of the spec's corpus (or of the ones after `skip`), with episodes as
+ * long as the model's context allows: a row holds ctx + 1 tokens, so an episode of that length is whole.
+ */
+export function corpusDocuments(spec: WorldTrainSpec, skip = 0, documents = spec.corpus.documents): WorldDocument[] {
+  const maxTokens = Math.max(DEFAULT_MAX_TOKENS, spec.model.ctx + 1);
+  return generateCorpus({ seed: spec.corpus.seed, documents: skip + documents, maxTokens }).slice(skip);
+}
+
 export async function trainWorldModel(spec: WorldTrainSpec, opts: WorldTrainOptions): Promise<WorldTrainResult> {
   const checkpoint = join(opts.outDir, CHECKPOINT_FILE);
   return withCheckpointLock(checkpoint, () => trainLocked(spec, opts, checkpoint), opts.outFlag);
 }
 
 async function trainLocked(spec: WorldTrainSpec, opts: WorldTrainOptions, checkpoint: string): Promise<WorldTrainResult> {
-  const packed = packDocuments(opts.documents ?? (generateCorpus(spec.corpus)), spec.model.ctx);
+  const packed = packDocuments(opts.documents ?? corpusDocuments(spec), spec.model.ctx);
   const { inputs, targets, mask, ...corpus } = packed;
   const log: LossLog = { lossHistory: [], window: [0, 0] };
   let priorSeconds = 0;
@@ -384,7 +396,7 @@ async function trainLocked(spec: WorldTrainSpec, opts: WorldTrainOptions, checkp
  */
 export function validationLoss(model: LanguageModel, spec: WorldTrainSpec, documents = 256): { documents: number; targets: number; loss: number } {
   const n = spec.corpus.documents;
-  const packed = packDocuments(generateCorpus({ seed: spec.corpus.seed, documents: n + documents }).slice(n), spec.model.ctx);
+  const packed = packDocuments(corpusDocuments(spec, n, documents), spec.model.ctx);
   const T = spec.model.ctx;
   let sum = 0;
   let count = 0;

@@ -3,7 +3,7 @@
  * Adam steps, so that its greedy continuations are text of that corpus rather than noise.
  */
 import { Rng } from "../../src/util/rng.js";
-import { ENDOFTEXT, VOCAB_SIZE, createLanguageModel, encode, encodeChat, type LanguageModel, type LmConfig } from "../../src/engine/lm/index.js";
+import { ENDOFTEXT, VOCAB_SIZE, createLanguageModel, encode, encodeChat, type LanguageModel, type LmConfig, type LmGelu } from "../../src/engine/lm/index.js";
 
 /** Sentences and short chats: the distribution the parity prompts are drawn from. */
 export const TINY_SENTENCES = [
@@ -38,11 +38,12 @@ export interface TinyLmOptions {
   nPositions?: number;
   batch?: number;
   seqLen?: number;
+  gelu?: LmGelu;
 }
 
 /** Trains the engine's LM on tinyCorpus() with Adam on random windows; deterministic per seed. */
 export async function trainTinyLm(opts: TinyLmOptions): Promise<{ lm: LanguageModel; losses: number[] }> {
-  const config: LmConfig = { vocabSize: VOCAB_SIZE, nEmbd: opts.nEmbd ?? 32, nHead: 4, nLayer: opts.nLayer ?? 2, nPositions: opts.nPositions ?? 256 };
+  const config: LmConfig = { vocabSize: VOCAB_SIZE, nEmbd: opts.nEmbd ?? 32, nHead: 4, nLayer: opts.nLayer ?? 2, nPositions: opts.nPositions ?? 256, ...(opts.gelu ? { gelu: opts.gelu } : {}) };
   const B = opts.batch ?? 8;
   const T = opts.seqLen ?? 64;
   const corpus = Int32Array.from(tinyCorpus());

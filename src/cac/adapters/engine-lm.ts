@@ -72,7 +72,8 @@ export async function createEngineModel(opts: EngineModelOptions): Promise<Engin
  * node-llama-cpp's ChatML wrapper always starts a chat with the model's BOS token (the export makes it
  * <|endoftext|>), whatever add_bos_token says; both backends must feed the model the same ids. A
  * trailing assistant message is continued (a prefill): it gets no <|im_end|>, so the reply is only the
- * new text, as with the llama.cpp adapter.
+ * new text, as with the llama.cpp adapter. Turns with empty content are left out, as that wrapper leaves
+ * them out, so an empty prompt too reaches the model as the same ids on both backends.
  */
 function chatIds(messages: ChatMessage[]): number[] {
   if (!Array.isArray(messages) || messages.length === 0) throw new UserError("messages must be a non-empty array");
@@ -81,8 +82,9 @@ function chatIds(messages: ChatMessage[]): number[] {
     if (typeof content !== "string") throw new UserError(`messages[${i}].content must be a string`);
   }
   const last = messages[messages.length - 1]!;
-  if (last.role !== "assistant") return [ENDOFTEXT, ...encodeChat(messages, { addGenerationPrompt: true }).ids];
-  return [ENDOFTEXT, ...encodeChat(messages.slice(0, -1), { addGenerationPrompt: true }).ids, ...encode(last.content)];
+  const turns = (ms: ChatMessage[]) => encodeChat(ms.filter((m) => m.content !== ""), { addGenerationPrompt: true }).ids;
+  if (last.role !== "assistant") return [ENDOFTEXT, ...turns(messages)];
+  return [ENDOFTEXT, ...turns(messages.slice(0, -1)), ...encode(last.content)];
 }
 
 class EngineLmChatModel implements EngineChatModel {

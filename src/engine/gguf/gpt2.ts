@@ -12,6 +12,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { UserError } from "../../util/errors.js";
 import { createLanguageModel, loadLanguageModel, type LanguageModel } from "../lm/model.js";
+import type { LmConfig } from "../lm/layout.js";
 import { BYTE_TOKENS, ENDOFTEXT, IM_END, SPECIAL_TOKENS, VOCAB_SIZE } from "../lm/tokenizer.js";
 import { GgufFormatError, validateGgufFile, type GgufHeader, type GgufReadValue, type GgufTensorInfo } from "./reader.js";
 import { GgmlType, float16BitsToFloat32, gguf, writeGguf, type GgmlTypeName, type GgufTensor, type GgufValue } from "./writer.js";
@@ -186,7 +187,7 @@ function metaInt(h: GgufHeader, key: string, path: string): number {
 }
 
 /** The LM config a gpt2 GGUF header describes, after checking it is the engine's byte-level layout. */
-function ggufConfig(h: GgufHeader, path: string): { vocabSize: number; nEmbd: number; nHead: number; nLayer: number; nPositions: number } {
+function ggufConfig(h: GgufHeader, path: string): LmConfig {
   const arch = h.metadata["general.architecture"];
   if (arch !== "gpt2") {
     throw new UserError(`${path}: architecture ${JSON.stringify(arch)}; the engine runs only the byte-level gpt2 files \`selfcorrect lm export\` writes (use --backend llama-cpp for others)`);
@@ -208,6 +209,8 @@ function ggufConfig(h: GgufHeader, path: string): { vocabSize: number; nEmbd: nu
     nHead: metaInt(h, "gpt2.attention.head_count", path),
     nLayer: metaInt(h, "gpt2.block_count", path),
     nPositions: metaInt(h, "gpt2.context_length", path),
+    // A gpt2 GGUF means what llama.cpp computes from it, and llama.cpp's GELU is its float16 table.
+    gelu: "ggml-f16" as const,
   };
   const ff = metaInt(h, "gpt2.feed_forward_length", path);
   if (ff !== 4 * c.nEmbd) throw new UserError(`${path}: feed_forward_length = ${ff}; the engine's MLP is 4 x embedding_length = ${4 * c.nEmbd}`);

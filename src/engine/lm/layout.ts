@@ -1,5 +1,6 @@
 import { UserError } from "../../util/errors.js";
 import type { BlockConfig } from "../api.js";
+import { LM_GELU_KINDS, type LmGelu } from "./gelu.js";
 import { resolveConfig, type ResolvedConfig } from "../model/config.js";
 import {
   ALIGN, align, blockParams, shardLayout, shiftBlockParams,
@@ -15,6 +16,8 @@ export interface LmConfig {
   nPositions: number;
   /** As in ModelConfig; default softmax attention + FFN in every block. */
   blocks?: BlockConfig | BlockConfig[];
+  /** The MLP's activation: "tanh" (default, GPT-2's tanh GELU) or "ggml-f16" (llama.cpp's table; see gelu.ts). */
+  gelu?: LmGelu;
 }
 
 export type ResolvedLmConfig = Required<Omit<LmConfig, "blocks">> & { blocks: BlockConfig[] };
@@ -29,12 +32,16 @@ export function resolveLmConfig(config: LmConfig): { lm: ResolvedLmConfig; block
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
     throw new UserError(`invalid model config: vocabSize = ${String(v)}; expected an integer >= 1 (259 for the byte tokenizer)`);
   }
+  const gelu = config.gelu ?? "tanh";
+  if (!LM_GELU_KINDS.includes(gelu)) {
+    throw new UserError(`invalid model config: gelu = ${JSON.stringify(gelu)}; expected one of ${LM_GELU_KINDS.map((g) => `"${g}"`).join(", ")}`);
+  }
   const rc = resolveConfig({
     inputDim: v, outputDim: v, nEmbd: config.nEmbd, nHead: config.nHead, nLayer: config.nLayer,
     nPositions: config.nPositions, ...(config.blocks === undefined ? {} : { blocks: config.blocks }),
   });
   const lm: ResolvedLmConfig = {
-    vocabSize: v, nEmbd: rc.nEmbd, nHead: rc.nHead, nLayer: rc.nLayer, nPositions: rc.nPositions, blocks: rc.blocks,
+    vocabSize: v, nEmbd: rc.nEmbd, nHead: rc.nHead, nLayer: rc.nLayer, nPositions: rc.nPositions, blocks: rc.blocks, gelu,
   };
   return { lm, blocks: rc };
 }

@@ -8,6 +8,7 @@ import { blockSchema, resolveAdam, type ResolvedConfig } from "../model/config.j
 import { initParams } from "../model/init.js";
 import { MAX_HEAP_BYTES, makeKernels, prepareBackend, type KernelKind } from "../model/backend.js";
 import { planLmHeap, resolveLmConfig, type LmConfig, type LmHeapPlan, type ResolvedLmConfig } from "./layout.js";
+import { LM_GELU_KINDS, withGgmlGelu, type LmGelu } from "./gelu.js";
 import { lmBackward, lmDecodeStep, lmForward, lmLoss } from "./passes.js";
 
 export interface CreateLanguageModelOptions {
@@ -255,6 +256,10 @@ export class LanguageModel {
   async dispose(): Promise<void> {}
 }
 
+function activation(c: ResolvedLmConfig, k: Kernels): Kernels {
+  return c.gelu === "ggml-f16" ? withGgmlGelu(k) : k;
+}
+
 async function buildLanguageModel(config: LmConfig, opts: Omit<CreateLanguageModelOptions, "seed">, step: number): Promise<LanguageModel> {
   const { lm, blocks } = resolveLmConfig(config);
   const maxBatch = checkInt(opts.maxBatch, "invalid engine option: maxBatch", 1, Number.MAX_SAFE_INTEGER, " (the largest batch passed to forward)");
@@ -267,7 +272,7 @@ async function buildLanguageModel(config: LmConfig, opts: Omit<CreateLanguageMod
     throw new UserError(`maxBatch = ${maxBatch} with this config needs ${((plan.totalFloats * 4) / 2 ** 30).toFixed(2)} GiB of engine memory; expected at most 4 GiB (the WebAssembly limit): lower maxBatch`);
   }
   const source = backend.allocate(plan.totalFloats);
-  return new LanguageModel(lm, blocks, makeKernels(source, plan.kernelScratchPtr, plan.kernelScratchFloats), plan, maxBatch, step);
+  return new LanguageModel(lm, blocks, activation(lm, makeKernels(source, plan.kernelScratchPtr, plan.kernelScratchFloats)), plan, maxBatch, step);
 }
 
 /** A language model with GPT-2 init from `seed`. */
@@ -287,13 +292,14 @@ export async function createLanguageModel(config: LmConfig, opts: CreateLanguage
 export function createFloat64LanguageModel(config: LmConfig, opts: { seed: number; maxBatch: number }): LanguageModel {
   const { lm, blocks } = resolveLmConfig(config);
   const plan = planLmHeap(lm, blocks, { maxBatch: opts.maxBatch, baseFloats: 16, kernelScratchFloats: 0 });
-  const model = new LanguageModel(lm, blocks, createReferenceKernels(new Float64Array(plan.totalFloats)), plan, opts.maxBatch);
+  const model = new LanguageModel(lm, blocks, activation(lm, createReferenceKernels(new Float64Array(plan.totalFloats))), plan, opts.maxBatch);
   model.initParams(opts.seed);
   return model;
 }
 
 const lmConfigSchema = z.object({
   vocabSize: z.number(), nEmbd: z.number(), nHead: z.number(), nLayer: z.number(), nPositions: z.number(), blocks: z.array(blockSchema),
+  gelu: z.enum(LM_GELU_KINDS as [LmGelu, ...LmGelu[]]).optional(),
 });
 
 /** Reads a checkpoint written by save(); resumes bit-exactly (parameters, Adam moments, step). */

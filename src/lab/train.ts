@@ -13,7 +13,7 @@ import { Rng, type RngState } from "../util/rng.js";
 import { checkLoss, interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog } from "./train-loop.js";
 import { defaultEngine, type Engine } from "./engine-link.js";
 import { plLossICA, type ScoreKind } from "./losses.js";
-import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad, type NoiseKind } from "./task.js";
+import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad, type IcaBatch, type NoiseKind } from "./task.js";
 
 export interface LabModelSpec {
   nLayer: number;
@@ -121,6 +121,26 @@ export function applyInit(model: TrainableModel, init: TrainSpec["init"], seed: 
   model.setParams(fresh);
 }
 
+/** The training data stream of a fresh run, seeded apart from the init seed so the two never share draws. */
+export function trainDataRng(seed: number): Rng {
+  return new Rng((seed * 2654435761 + 0x5bd1e995) >>> 0);
+}
+
+/**
+ * One training step without the optimiser: forward on the batch's tokens, the PL loss at the x
+ * tokens, backward (the model's gradients are overwritten). Returns the loss; throws before the
+ * backward when it is not finite. bench/torch-parity replays exactly this against PyTorch.
+ */
+export async function icaLossAndBackward(model: TrainableModel, batch: IcaBatch, score: ScoreKind, step: number): Promise<number> {
+  const { B, n, d } = batch;
+  const out = await model.forward(buildTokens(batch), B, 3 * n);
+  const pred = extractPredictions(out, B, n, d);
+  const { loss, grad } = plLossICA(pred, batch.ys, batch.rs, B, n, d, { score });
+  checkLoss(loss, step);
+  await model.backward(scatterPredictionGrad(grad, B, n, d));
+  return loss;
+}
+
 export interface TrainOptions {
   /** Checkpoint base path (`<path>` + `<path>.json`). Resumes from it when it exists. */
   checkpointPath?: string;
@@ -211,8 +231,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
   } else {
     model = await engine.createModel(config, { seed: spec.seed, threads: opts.threads, maxBatch });
     applyInit(model, spec.init, spec.seed);
-    // Data stream seeded apart from the init seed so the two never share draws.
-    rng = new Rng((spec.seed * 2654435761 + 0x5bd1e995) >>> 0);
+    rng = trainDataRng(spec.seed);
   }
   const resumedFrom = model.step;
 
@@ -247,12 +266,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
       save,
       step: async (step) => {
         const batch = sampleIcaBatch(rng, spec.batch, n, d, { noise: spec.noise });
-        const tokens = buildTokens(batch);
-        const out = await model.forward(tokens, spec.batch, 3 * n);
-        const pred = extractPredictions(out, spec.batch, n, d);
-        const { loss, grad } = plLossICA(pred, batch.ys, batch.rs, spec.batch, n, d, { score: spec.score });
-        checkLoss(loss, step);
-        await model.backward(scatterPredictionGrad(grad, spec.batch, n, d));
+        const loss = await icaLossAndBackward(model, batch, spec.score, step);
         await model.adamStep({ lr: learningRate(spec, step) });
         return loss;
       },

@@ -7,6 +7,7 @@ import { registerServeCommand } from "./commands/serve.js";
 import { registerEvalCommands } from "./commands/eval.js";
 import { registerDataCommands } from "./commands/data.js";
 import { registerLmCommands } from "./commands/lm.js";
+import { registerViewCommand } from "./commands/view.js";
 
 /** Builds the `selfcorrect` command tree. */
 function buildProgram(): Command {
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerEvalCommands(program);
   registerDataCommands(program);
   registerLmCommands(program);
+  registerViewCommand(program);
   return program;
 }
 

@@ -160,6 +160,20 @@ export class ResultStore {
     return out;
   }
 
+  /** Every run the file holds, oldest first (the config as registered). */
+  runs(): { runKey: string; config: Record<string, unknown>; createdAt: string }[] {
+    const rows = this.db.prepare("SELECT run_key, config, created_at FROM runs ORDER BY created_at, run_key").all() as { run_key: string; config: string; created_at: string }[];
+    return rows.map((r) => ({ runKey: r.run_key, config: this.parseJson(r.run_key, "(config)", r.config) as Record<string, unknown>, createdAt: r.created_at }));
+  }
+
+  /** Row counts of a run without reading the records: cheap enough to poll while a run writes. */
+  counts(runKey: string): { done: number; errors: number } {
+    const r = this.db
+      .prepare("SELECT COALESCE(SUM(status = 'done'), 0) AS done, COALESCE(SUM(status = 'error'), 0) AS errors FROM results WHERE run_key = ?")
+      .get(runKey) as { done: number; errors: number };
+    return { done: r.done, errors: r.errors };
+  }
+
   close(): void {
     this.db.close();
   }

@@ -52,14 +52,15 @@ export function loadRuns(dirs: string[]): ComparedRun[] {
   return runs;
 }
 
-interface Metric {
+export interface Metric {
   title: string;
   yTitle: string;
   /** initial and final per run, or undefined when the run lacks it. */
   get(r: EvalResults): { initial: Proportion | number | null; final: Proportion | number | null } | undefined;
 }
 
-function metricsOf(runs: ComparedRun[]): Metric[] {
+/** The headline metrics of runs of one task: ASR or over-refusal per judge, or BBQ accuracy. */
+export function metricsOf(runs: readonly { results: EvalResults }[]): Metric[] {
   const task = runs[0]!.results.task;
   if (task === "jailbreak") {
     const judges = [...new Set(runs.flatMap((r) => Object.keys(r.results.jailbreak?.asr ?? {})))];

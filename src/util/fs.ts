@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, accessSync, constants, rmSync, readFileSync, writeSync, existsSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, accessSync, constants, rmSync, readFileSync, writeSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { randomBytes } from "node:crypto";
 import { UserError } from "./errors.js";
@@ -63,14 +63,25 @@ export function acquireDirLock(dir: string, lockName: string, what: string, flag
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number(existsSync(file) ? readFileSync(file, "utf8").trim() : NaN);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      const pid = liveLockHolder(file);
+      if (pid !== null && pid !== process.pid) {
         throw new UserError(`${flag} ${dir}: another ${what} (pid ${pid}) is writing there; wait for it or choose another directory`);
       }
       rmSync(file, { force: true });
     }
   }
   throw new UserError(`${flag} ${dir}: cannot take the lock ${file}`);
+}
+
+/** The pid in a lock file written by acquireDirLock when that process is still alive, else null. */
+export function liveLockHolder(file: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, "utf8").trim());
+  } catch {
+    return null;
+  }
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : null;
 }
 
 function isAlive(pid: number): boolean {

@@ -15,29 +15,9 @@ import type { JudgeName } from "../eval/judges/index.js";
 import type { ItemRecord } from "../eval/types.js";
 import { metricsOf, runLabel } from "../report/eval-compare.js";
 import type { ServedDir, ServedDirs } from "./sources.js";
+import type { RunStatus, RunSummary } from "./api-types.js";
 
-export type RunStatus = "complete" | "incomplete" | "running";
-
-export interface RunSummary {
-  id: string;
-  dir: number;
-  dirLabel: string;
-  runKey: string;
-  label: string;
-  task: string;
-  model: string | null;
-  defense: string | null;
-  variant: string | null;
-  rounds: number;
-  attack: string | null;
-  dataset: string | null;
-  judges: string[];
-  status: RunStatus;
-  createdAt: string;
-  counts: EvalResults["counts"];
-  /** Initial and final value of each headline metric (a Wilson proportion or a plain number). */
-  headline: { title: string; initial: unknown; final: unknown }[];
-}
+export type { RunStatus, RunSummary } from "./api-types.js";
 
 export const runIdOf = (dir: number, runKey: string) => `${dir}-${runKey}`;
 

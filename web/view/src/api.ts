@@ -1,41 +1,5 @@
 /** The JSON API of the view server (src/view/server.ts); same origin, so the token cookie rides along. */
-export interface Proportion {
-  k: number;
-  n: number;
-  rate: number | null;
-  low: number | null;
-  high: number | null;
-}
-
-export type Value = Proportion | number | null;
-
-export interface Counts {
-  selected: number;
-  done: number;
-  errors: number;
-  pending: number;
-  skippedByAttack: number;
-}
-
-export interface RunSummary {
-  id: string;
-  dir: number;
-  dirLabel: string;
-  runKey: string;
-  label: string;
-  task: string;
-  model: string | null;
-  defense: string | null;
-  variant: string | null;
-  rounds: number;
-  attack: string | null;
-  dataset: string | null;
-  judges: string[];
-  status: "complete" | "incomplete" | "running";
-  createdAt: string;
-  counts: Counts;
-  headline: { title: string; initial: Value; final: Value }[];
-}
+export type { Counts, Proportion, RunSummary, Value } from "../../../src/view/api-types.js";
 
 export interface Outcome {
   judge: string | null;

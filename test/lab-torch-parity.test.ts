@@ -1,6 +1,6 @@
 /**
  * bench/torch-parity/dump.ts rebuilds the lab trainer's run from its parts (engine init + applyInit,
- * trainDataRng, sampleIcaBatch, icaLossAndBackward, Adam) so that PyTorch can replay it. These
+ * trainingDataRng, sampleIcaBatch, icaLossAndBackward, Adam) so that PyTorch can replay it. These
  * tests pin that those parts are the trainer: the same losses and bit-identical weights as train().
  */
 import { test } from "node:test";
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createModel } from "../src/engine/index.js";
 import { trainSpecFromOverrides } from "../src/lab/experiments.js";
 import { sampleIcaBatch } from "../src/lab/task.js";
-import { applyInit, icaLossAndBackward, modelConfigFor, train, trainDataRng, type TrainSpec } from "../src/lab/train.js";
+import { applyInit, icaLossAndBackward, modelConfigFor, train, trainingDataRng, type TrainSpec } from "../src/lab/train.js";
 
 function constantLrSpec(steps: number, init: TrainSpec["init"]): TrainSpec {
   return trainSpecFromOverrides({ preset: "quick", layers: 2, embd: 12, heads: 3, batch: 6, lr: 3e-3, warmup: 0, decay: "none", steps, seed: 7, init });
@@ -21,7 +21,7 @@ for (const init of ["torch", "released"] as const) {
     const model = await createModel(modelConfigFor(spec), { seed: spec.seed, threads: 1, maxBatch: spec.batch });
     try {
       applyInit(model, spec.init, spec.seed);
-      const rng = trainDataRng(spec.seed);
+      const rng = trainingDataRng(spec.seed);
       const losses: number[] = [];
       for (let step = 0; step < spec.steps; step++) {
         const batch = sampleIcaBatch(rng, spec.batch, spec.n, spec.d, { noise: spec.noise });
@@ -47,7 +47,7 @@ test("icaLossAndBackward refuses a non-finite loss before touching the gradients
   const spec = constantLrSpec(1, "torch");
   const model = await createModel(modelConfigFor(spec), { seed: 1, threads: 1, maxBatch: spec.batch });
   try {
-    const batch = sampleIcaBatch(trainDataRng(1), spec.batch, spec.n, spec.d);
+    const batch = sampleIcaBatch(trainingDataRng(1), spec.batch, spec.n, spec.d);
     batch.ys.fill(Number.NaN);
     await assert.rejects(icaLossAndBackward(model, batch, "cosine", 3), /training diverged at step 3/);
     for (const t of model.getGrads().values()) assert.ok(t.data.every((g) => g === 0));

@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createModel, writeSafetensors, type NamedTensor } from "../../src/engine/index.js";
-import { applyInit, icaLossAndBackward, modelConfigFor, trainDataRng, type TrainSpec } from "../../src/lab/train.js";
+import { applyInit, icaLossAndBackward, modelConfigFor, trainingDataRng, type TrainSpec } from "../../src/lab/train.js";
 import { sampleIcaBatch, type IcaBatch } from "../../src/lab/task.js";
 
 const { values: a } = parseArgs({
@@ -66,7 +66,7 @@ const model = await createModel(modelConfigFor(spec), { seed: spec.seed, threads
 applyInit(model, spec.init, spec.seed);
 writeSafetensors(join(out, "init.safetensors"), model.getParams());
 
-const rng = trainDataRng(spec.seed);
+const rng = trainingDataRng(spec.seed);
 const { batch: B, n, d, steps } = spec;
 const xs = new Float32Array(steps * B * n * d);
 const ys = new Float32Array(steps * B * n * d);

@@ -10,33 +10,9 @@ import { basename, dirname } from "node:path";
 import { ExitCode, UserError } from "../util/errors.js";
 import { acquireDirLock } from "../util/fs.js";
 import { ProgressBar } from "../util/progress.js";
+import { recordLoss, type LossLog } from "./schedule.js";
 
-/** Loss log restored across resumes: per-10-step means, and the unfinished window's [sum, count]. */
-export interface LossLog {
-  lossHistory: number[];
-  window: [number, number];
-}
-
-export const LOSS_WINDOW = 10;
-
-export interface ScheduleSpec {
-  lr: number;
-  steps: number;
-  /** Linear warm-up over this many steps (0 = none). */
-  warmupSteps: number;
-  /** After warm-up: constant, or cosine decay to 10% of lr at the last step. */
-  decay: "none" | "cosine";
-}
-
-export function learningRate(spec: ScheduleSpec, step: number): number {
-  if (spec.warmupSteps > 0 && step < spec.warmupSteps) return (spec.lr * (step + 1)) / spec.warmupSteps;
-  if (spec.decay === "cosine") {
-    const span = Math.max(1, spec.steps - spec.warmupSteps);
-    const t = Math.min(1, (step - spec.warmupSteps) / span);
-    return spec.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * t)));
-  }
-  return spec.lr;
-}
+export { LOSS_WINDOW, checkLoss, learningRate, recordLoss, type LossLog, type ScheduleSpec } from "./schedule.js";
 
 /** Runs `fn` holding the lock on the checkpoint's directory: two writers would overwrite each other's steps. */
 export async function withCheckpointLock<T>(checkpointPath: string, fn: () => Promise<T>, flag?: string): Promise<T> {
@@ -110,12 +86,7 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<void> {
   let ema = NaN;
   for (let step = o.startStep; step < o.stopAt; step++) {
     const loss = await o.step(step);
-    o.log.window[0] += loss;
-    o.log.window[1] += 1;
-    if (o.log.window[1] === LOSS_WINDOW) {
-      o.log.lossHistory.push(o.log.window[0] / LOSS_WINDOW);
-      o.log.window = [0, 0];
-    }
+    recordLoss(o.log, loss);
     ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
     bar.update(step + 1 - o.startStep, `loss ${ema.toFixed(4)}`);
     const done = step + 1;
@@ -134,10 +105,4 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<void> {
     if (done % o.checkpointEvery === 0 || done === o.stopAt) await o.save();
   }
   if (o.stopAt > o.startStep) bar.finish(`loss ${ema.toFixed(4)}`);
-}
-
-/** Throws when a step's loss is not finite, before the update would spread it into the weights. */
-export function checkLoss(loss: number, step: number): number {
-  if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss ${loss}; try a lower lr`);
-  return loss;
 }

@@ -6,74 +6,17 @@
  * the engine is deterministic per thread count).
  */
 import { existsSync, readFileSync } from "node:fs";
-import type { AttentionKind, ModelConfig, TrainableModel } from "../engine/api.js";
+import type { TrainableModel } from "../engine/api.js";
 import { UserError } from "../util/errors.js";
 import { canonicalJson, contentHash } from "../util/json.js";
-import { Rng, type RngState } from "../util/rng.js";
-import { checkLoss, interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog } from "./train-loop.js";
+import { Rng } from "../util/rng.js";
+import { interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog } from "./train-loop.js";
 import { defaultEngine, type Engine } from "./engine-link.js";
-import { plLossICA, type ScoreKind } from "./losses.js";
-import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad, type IcaBatch, type NoiseKind } from "./task.js";
+import { applyInit, icaTrainStep, modelConfigFor, trainingDataRng, type LabCheckpointExtra, type TrainSpec } from "./train-core.js";
 
-export interface LabModelSpec {
-  nLayer: number;
-  nEmbd: number;
-  nHead: number;
-  attention: AttentionKind;
-  ffn: boolean;
-}
-
-export interface TrainSpec {
-  model: LabModelSpec;
-  /** d (query/response width) and n (examples per sequence; 3n tokens). Paper: d = 5, n = 20. */
-  d: number;
-  n: number;
-  noise: NoiseKind;
-  score: ScoreKind;
-  batch: number;
-  lr: number;
-  steps: number;
-  /** Linear learning-rate warm-up over this many steps (0 = none, as in the paper). */
-  warmupSteps: number;
-  /** After warm-up: constant (paper) or cosine decay to 10% of lr at the last step. */
-  decay: "none" | "cosine";
-  /** Seeds the model init and the training data stream. */
-  seed: number;
-  /**
-   * "released": GPT-2 init in the blocks (normal(0, 0.02)) and PyTorch's default nn.Linear init for
-   * read-in/read-out, as the released code (HF GPT2Model between two nn.Linear). "torch": PyTorch's
-   * default init for every Linear, as shared/bench/torch_reference.py.
-   */
-  init: "released" | "torch";
-}
-
-/** The released code's configuration (alignment-n_layer-20.yaml, train_steps 3000). */
-export const PAPER_TRAIN_SPEC: TrainSpec = {
-  model: { nLayer: 20, nEmbd: 96, nHead: 3, attention: "softmax", ffn: true },
-  d: 5,
-  n: 20,
-  noise: "shared",
-  score: "cosine",
-  batch: 256,
-  lr: 1e-4,
-  steps: 3000,
-  warmupSteps: 0,
-  decay: "none",
-  seed: 0,
-  init: "released",
-};
-
-export function modelConfigFor(spec: Pick<TrainSpec, "model" | "d" | "n">): ModelConfig {
-  return {
-    inputDim: spec.d,
-    outputDim: spec.d,
-    nEmbd: spec.model.nEmbd,
-    nHead: spec.model.nHead,
-    nLayer: spec.model.nLayer,
-    nPositions: 3 * spec.n,
-    blocks: { attention: spec.model.attention, ffn: spec.model.ffn },
-  };
-}
+export {
+  PAPER_TRAIN_SPEC, applyInit, icaLossAndBackward, modelConfigFor, trainingDataRng, type LabCheckpointExtra, type LabModelSpec, type TrainSpec,
+} from "./train-core.js";
 
 /** A short id naming a training run by everything that determines its result. */
 export function runId(spec: TrainSpec): string {
@@ -83,63 +26,6 @@ export function runId(spec: TrainSpec): string {
 }
 
 export { learningRate };
-
-/**
- * Re-initialises Linear layers with PyTorch's default nn.Linear init, weight and bias
- * ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): read-in/read-out only for "released" (the released code wraps
- * HF GPT2Model, GPT-2 init inside, between two plain nn.Linear), every Linear for "torch".
- * This matters: with the engine's GPT-2 normal(0, 0.02) read-in/out a small model barely moved off
- * chance in 2000 steps; with PyTorch's it learned the running mean and then to use the rewards.
- * "released" also applies HF GPT-2's scaled init of the residual projections.
- */
-export function applyInit(model: TrainableModel, init: TrainSpec["init"], seed: number): void {
-  const rng = new Rng((seed ^ 0x2545f491) >>> 0);
-  const params = model.getParams();
-  const fresh: Record<string, { shape: number[]; data: Float32Array }> = {};
-  const names = [...params.keys()].filter((name) => {
-    if (!name.endsWith(".weight") || name.includes("ln_") || params.get(name)!.shape.length !== 2) return false;
-    return init === "torch" || name.startsWith("read_");
-  });
-  for (const wName of names) {
-    const w = params.get(wName)!;
-    const bName = wName.replace(/\.weight$/, ".bias");
-    const b = params.get(bName);
-    const bound = 1 / Math.sqrt(w.shape[1]!);
-    const draw = (n: number) => Float32Array.from({ length: n }, () => (2 * rng.uniform() - 1) * bound);
-    fresh[wName] = { shape: w.shape, data: draw(w.data.length) };
-    if (b) fresh[bName] = { shape: b.shape, data: draw(b.data.length) };
-  }
-  if (init === "released") {
-    // HF GPT2PreTrainedModel._init_weights: residual projections (attn.c_proj, mlp.c_proj) get
-    // std 0.02 / sqrt(2 n_layer) instead of 0.02, so the residual stream does not grow with depth.
-    const std = 0.02 / Math.sqrt(2 * model.config.nLayer);
-    for (const [name, t] of params) {
-      if (!/\.(attn|mlp)\.c_proj\.weight$/.test(name)) continue;
-      fresh[name] = { shape: t.shape, data: Float32Array.from({ length: t.data.length }, () => std * rng.normal()) };
-    }
-  }
-  model.setParams(fresh);
-}
-
-/** The training data stream of a fresh run, seeded apart from the init seed so the two never share draws. */
-export function trainDataRng(seed: number): Rng {
-  return new Rng((seed * 2654435761 + 0x5bd1e995) >>> 0);
-}
-
-/**
- * One training step without the optimiser: forward on the batch's tokens, the PL loss at the x
- * tokens, backward (the model's gradients are overwritten). Returns the loss; throws before the
- * backward when it is not finite. bench/torch-parity replays exactly this against PyTorch.
- */
-export async function icaLossAndBackward(model: TrainableModel, batch: IcaBatch, score: ScoreKind, step: number): Promise<number> {
-  const { B, n, d } = batch;
-  const out = await model.forward(buildTokens(batch), B, 3 * n);
-  const pred = extractPredictions(out, B, n, d);
-  const { loss, grad } = plLossICA(pred, batch.ys, batch.rs, B, n, d, { score });
-  checkLoss(loss, step);
-  await model.backward(scatterPredictionGrad(grad, B, n, d));
-  return loss;
-}
 
 export interface TrainOptions {
   /** Checkpoint base path (`<path>` + `<path>.json`). Resumes from it when it exists. */
@@ -169,22 +55,12 @@ export interface TrainResult {
   trainSeconds: number;
 }
 
-interface CheckpointExtra {
-  kind: "selfcorrect-lab-train";
-  spec: TrainSpec;
-  rng: { s: RngState; spare: number | null };
-  lossHistory: number[];
-  /** Sum and count of the current, unfinished 10-step loss window. */
-  window: [number, number];
-  trainSeconds: number;
-}
-
 /** Reads `<path>.json`'s lab state without loading the weights; null when there is no checkpoint. */
-export function readCheckpointMeta(path: string): { spec?: TrainSpec; step?: number; extra?: CheckpointExtra } | null {
+export function readCheckpointMeta(path: string): { spec?: TrainSpec; step?: number; extra?: LabCheckpointExtra } | null {
   if (!existsSync(path) || !existsSync(`${path}.json`)) return null;
   try {
     const meta = JSON.parse(readFileSync(`${path}.json`, "utf8")) as Record<string, unknown>;
-    const extra = meta.extra as CheckpointExtra | undefined;
+    const extra = meta.extra as LabCheckpointExtra | undefined;
     const step = typeof meta.step === "number" ? meta.step : undefined;
     return { spec: extra?.spec, step, extra };
   } catch {
@@ -216,7 +92,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
   const existing = ckpt ? readCheckpointMeta(ckpt) : null;
   if (ckpt && existing) {
     const loaded = await engine.loadModel(ckpt, { threads: opts.threads, maxBatch, expectConfig: config });
-    const extra = loaded.extra as unknown as CheckpointExtra;
+    const extra = loaded.extra as unknown as LabCheckpointExtra;
     if (extra?.kind !== "selfcorrect-lab-train" || !sameSpecForResume(extra.spec, spec)) {
       await loaded.model.dispose();
       throw new UserError(
@@ -231,7 +107,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
   } else {
     model = await engine.createModel(config, { seed: spec.seed, threads: opts.threads, maxBatch });
     applyInit(model, spec.init, spec.seed);
-    rng = trainDataRng(spec.seed);
+    rng = trainingDataRng(spec.seed);
   }
   const resumedFrom = model.step;
 
@@ -239,7 +115,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
   const seconds = () => priorSeconds + (Date.now() - started) / 1000;
   const save = async () => {
     if (!ckpt) return;
-    const extra: CheckpointExtra = {
+    const extra: LabCheckpointExtra = {
       kind: "selfcorrect-lab-train",
       spec,
       rng: rng.getState(),
@@ -251,7 +127,6 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
   };
 
   const sigint = (opts.handleSigint ?? true) ? interruptOnSigint() : null;
-  const { d, n } = spec;
   try {
     await runTrainLoop({
       startStep: resumedFrom,
@@ -264,12 +139,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
       progress: opts.progress ?? true,
       signal: sigint?.signal,
       save,
-      step: async (step) => {
-        const batch = sampleIcaBatch(rng, spec.batch, n, d, { noise: spec.noise });
-        const loss = await icaLossAndBackward(model, batch, spec.score, step);
-        await model.adamStep({ lr: learningRate(spec, step) });
-        return loss;
-      },
+      step: (step) => icaTrainStep(model, spec, rng, step),
     });
   } catch (e) {
     await model.dispose().catch(() => {});

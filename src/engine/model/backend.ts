@@ -1,63 +1,16 @@
-import type { Kernels } from "../kernels/types.js";
-import { createReferenceKernels } from "../kernels/reference.js";
-import {
-  KERNEL_HEAP_BASE, compileKernelModule, createKernelMemory, instantiateKernels, kernelScratchFloats, type KernelMemory, type KernelModule,
-} from "../kernels/wasm.js";
+import { compileKernelModule } from "../kernels/wasm.js";
+import { referenceBackend, wasmBackend, type KernelKind, type PreparedBackend } from "./backend-core.js";
 
-export type KernelKind = "wasm" | "reference";
-
-/** What a thread needs to build its kernels over the shared heap (structured-cloneable for workers). */
-export type KernelSource =
-  | { kind: "reference"; buffer: ArrayBuffer | SharedArrayBuffer }
-  | { kind: "wasm"; module: KernelModule; memory: KernelMemory };
-
-export interface PreparedBackend {
-  kind: KernelKind;
-  /** First float index the model may use. */
-  baseFloats: number;
-  /** Kernel scratch each thread needs (floats). */
-  scratchFloats: number;
-  /** Allocates the heap of `totalFloats` floats. */
-  allocate(totalFloats: number): KernelSource;
-}
-
-/** Largest heap we allocate: wasm32 addresses 4 GiB; keep one 64 KiB page of headroom. */
-export const MAX_HEAP_BYTES = 4 * 1024 * 1024 * 1024 - 65536;
+export {
+  MAX_HEAP_BYTES, heapOf, makeKernels, referenceBackend, wasmBackend,
+  type KernelKind, type KernelSource, type PreparedBackend,
+} from "./backend-core.js";
 
 /**
- * Picks the kernels. `shared`: the heap will be used by several worker threads. `dims` sizes each
- * thread's kernel scratch: the widest matmul side is 4C (c_fc's output, mlp c_proj's input) or the
- * token width d (read-in, read-out), and attention needs T.
+ * Picks the kernels, loading the WebAssembly binary from dist/wasm. `shared`: the heap will be used
+ * by several worker threads. `dims`: see wasmBackend.
  */
 export async function prepareBackend(kind: KernelKind, shared: boolean, dims: { C: number; T: number; d: number }): Promise<PreparedBackend> {
-  if (kind === "reference") {
-    return {
-      kind,
-      baseFloats: 16,
-      scratchFloats: 0,
-      allocate(totalFloats) {
-        const bytes = totalFloats * 4;
-        return { kind: "reference", buffer: shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes) };
-      },
-    };
-  }
-  const module = await compileKernelModule(shared);
-  const wide = Math.max(4 * dims.C, dims.d);
-  return {
-    kind,
-    baseFloats: KERNEL_HEAP_BASE,
-    scratchFloats: kernelScratchFloats(wide, wide, dims.T),
-    allocate(totalFloats) {
-      return { kind: "wasm", module, memory: createKernelMemory(totalFloats * 4, shared) };
-    },
-  };
-}
-
-export function heapOf(src: KernelSource, floats: number): Float32Array {
-  return new Float32Array(src.kind === "reference" ? src.buffer : src.memory.buffer, 0, floats);
-}
-
-export function makeKernels(src: KernelSource, scratchPtr: number, scratchFloats: number): Kernels {
-  if (src.kind === "reference") return createReferenceKernels(new Float32Array(src.buffer));
-  return instantiateKernels(src.module, { memory: src.memory, scratchPtr, scratchFloats });
+  if (kind === "reference") return referenceBackend(shared);
+  return wasmBackend(await compileKernelModule(shared), shared, dims);
 }

@@ -1,6 +1,6 @@
 /** Messages and the shared control block between the pool (main thread) and its workers. */
 import type { ResolvedConfig } from "./config.js";
-import type { KernelSource } from "./backend.js";
+import type { KernelSource } from "./backend-core.js";
 
 export interface WorkerInit {
   index: number;

@@ -7,6 +7,8 @@ import { registerServeCommand } from "./commands/serve.js";
 import { registerEvalCommands } from "./commands/eval.js";
 import { registerDataCommands } from "./commands/data.js";
 import { registerLmCommands } from "./commands/lm.js";
+import { registerWorkerCommand } from "./commands/worker.js";
+import { registerQueueCommands } from "./commands/queue.js";
 
 /** Builds the `selfcorrect` command tree. */
 function buildProgram(): Command {
@@ -25,6 +27,8 @@ function buildProgram(): Command {
   registerEvalCommands(program);
   registerDataCommands(program);
   registerLmCommands(program);
+  registerWorkerCommand(program);
+  registerQueueCommands(program);
   return program;
 }
 

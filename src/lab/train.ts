@@ -10,7 +10,7 @@ import type { AttentionKind, ModelConfig, TrainableModel } from "../engine/api.j
 import { UserError } from "../util/errors.js";
 import { canonicalJson, contentHash } from "../util/json.js";
 import { Rng, type RngState } from "../util/rng.js";
-import { checkLoss, interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog } from "./train-loop.js";
+import { checkLoss, interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog, type StepInfo } from "./train-loop.js";
 import { defaultEngine, type Engine } from "./engine-link.js";
 import { plLossICA, type ScoreKind } from "./losses.js";
 import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad, type NoiseKind } from "./task.js";
@@ -137,6 +137,8 @@ export interface TrainOptions {
   engine?: Engine;
   /** Largest batch the model will see (training batch and evaluation chunks). */
   maxBatch?: number;
+  /** Called after every step (a cluster worker reports progress with it). */
+  onStep?: (info: StepInfo) => void;
 }
 
 export interface TrainResult {
@@ -244,6 +246,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
       label: opts.label ?? `train ${runId(spec)}`,
       progress: opts.progress ?? true,
       signal: sigint?.signal,
+      onStep: opts.onStep,
       save,
       step: async (step) => {
         const batch = sampleIcaBatch(rng, spec.batch, n, d, { noise: spec.noise });

@@ -25,7 +25,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   eval: ["world", "cac", "lab", "engine", "util"],
   report: ["eval", "world", "cac", "lab", "engine", "util"],
   view: ["report", "eval", "world", "cac", "lab", "engine", "util"],
-  cli: ["view", "report", "eval", "world", "cac", "lab", "engine", "util"],
+  // Scale-out on BullMQ/Redis workers: lab training jobs and eval shards (ChatModel types from cac).
+  cluster: ["eval", "cac", "lab", "util"],
+  cli: ["cluster", "view", "report", "eval", "world", "cac", "lab", "engine", "util"],
 };
 
 function tsFiles(dir: string): string[] {

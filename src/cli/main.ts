@@ -8,6 +8,8 @@ import { registerEvalCommands } from "./commands/eval.js";
 import { registerDataCommands } from "./commands/data.js";
 import { registerLmCommands } from "./commands/lm.js";
 import { registerViewCommand } from "./commands/view.js";
+import { registerWorkerCommand } from "./commands/worker.js";
+import { registerQueueCommands } from "./commands/queue.js";
 
 /** Builds the `selfcorrect` command tree. */
 function buildProgram(): Command {
@@ -27,6 +29,8 @@ function buildProgram(): Command {
   registerDataCommands(program);
   registerLmCommands(program);
   registerViewCommand(program);
+  registerWorkerCommand(program);
+  registerQueueCommands(program);
   return program;
 }
 

@@ -50,14 +50,19 @@ export interface EvalDeps {
   signal?: AbortSignal;
   /** Writes summary.md and report.html next to results.json; without it only results.json is written. */
   reporter?: EvalReporter;
+  /**
+   * Runs one item elsewhere (a cluster worker) instead of here; the runner, the store and the outputs
+   * stay this process's, so the no-duplicate and resume rules are the same.
+   */
+  processItem?: (id: string, signal: AbortSignal) => Promise<ItemRecord>;
 }
 
-interface PreparedItem {
+export interface PreparedItem {
   id: string;
   run: (ctx: TaskContext, signal: AbortSignal) => Promise<ItemRecord>;
 }
 
-function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: { id: string; reason: string }[]; notes: string[] } {
+export function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: { id: string; reason: string }[]; notes: string[] } {
   const notes: string[] = [];
   const worldSeed = spec.worldSeed ?? WORLD_DEFAULT_SEED;
   // A fresh critic per attempt, so a retried item records only its own flips.
@@ -209,7 +214,7 @@ export async function runEval(spec: EvalSpec, deps: EvalDeps): Promise<EvalOutco
       runKey,
       items: selected.map((p) => p.id),
       idOf: (id) => id,
-      process: (id, signal) => byId.get(id)!.run(ctx, signal),
+      process: deps.processItem ?? ((id, signal) => byId.get(id)!.run(ctx, signal)),
       concurrency: spec.concurrency,
       itemTimeoutMs: spec.itemTimeoutMs,
       attempts: spec.itemAttempts,

@@ -10,7 +10,7 @@ import type { TrainableModel } from "../engine/api.js";
 import { UserError } from "../util/errors.js";
 import { canonicalJson, contentHash } from "../util/json.js";
 import { Rng } from "../util/rng.js";
-import { interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog } from "./train-loop.js";
+import { interruptOnSigint, learningRate, runTrainLoop, withCheckpointLock, type LossLog, type StepInfo } from "./train-loop.js";
 import { defaultEngine, type Engine } from "./engine-link.js";
 import { applyInit, icaTrainStep, modelConfigFor, trainingDataRng, type LabCheckpointExtra, type TrainSpec } from "./train-core.js";
 
@@ -43,6 +43,8 @@ export interface TrainOptions {
   engine?: Engine;
   /** Largest batch the model will see (training batch and evaluation chunks). */
   maxBatch?: number;
+  /** Called after every step (a cluster worker reports progress with it). */
+  onStep?: (info: StepInfo) => void;
 }
 
 export interface TrainResult {
@@ -138,6 +140,7 @@ async function trainLocked(spec: TrainSpec, opts: TrainOptions): Promise<TrainRe
       label: opts.label ?? `train ${runId(spec)}`,
       progress: opts.progress ?? true,
       signal: sigint?.signal,
+      onStep: opts.onStep,
       save,
       step: (step) => icaTrainStep(model, spec, rng, step),
     });

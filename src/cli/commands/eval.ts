@@ -18,7 +18,9 @@ import { ExitCode, UserError } from "../../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic, ensureWritableDir } from "../../util/fs.js";
 import { defaultDataDir } from "../../eval/datasets/paths.js";
 import { AdaptiveLimiter } from "../../eval/limiter.js";
-import { runEval, type EvalDeps, type EvalReporter } from "../../eval/run.js";
+import { runConfig, runEval, runKeyOf, type EvalDeps, type EvalReporter } from "../../eval/run.js";
+import { openCluster } from "../../cluster/connect.js";
+import { shardDispatcher } from "../../cluster/eval.js";
 import { BBQ_CRITIC_FORMAT_NAMES, makeEvalSpec, needsJudgeModel, type EvalSpec, type EvalSpecInput } from "../../eval/spec.js";
 import { parseStudyValues, runBbqStudy, studyBaseSpec, studyJsonSummary } from "../../eval/study.js";
 import { jsonSummary, type EvalResults } from "../../eval/summary.js";
@@ -55,6 +57,9 @@ const EvalFlagsSchema = z.object({
   labels: flag.list("--labels").optional(),
   sweep: flag.choice("--sweep", ["p", "rounds"]).optional(),
   values: flag.list("--values").optional(),
+  redis: flag.text("--redis").optional(),
+  shardSize: flag.int("--shard-size", 1, 10_000).default(10),
+  shards: flag.int("--shards", 1, 1000).default(8),
 });
 type EvalFlags = z.output<typeof EvalFlagsSchema>;
 type RawFlags = ModelFlags & CacFlags & Record<string, unknown>;
@@ -114,6 +119,12 @@ function addEvalOptions(cmd: Command, task: EvalTask | "study"): Command {
           .choices(BBQ_CRITIC_FORMAT_NAMES)
           .default("code"),
       );
+  }
+  if (task !== "study") {
+    cmd
+      .option("--redis <url>", "run the items on a cluster of `selfcorrect worker`s (docs/cluster.md); the store and the results stay here")
+      .option("--shard-size <n>", "with --redis: items per job", "10")
+      .option("--shards <n>", "with --redis: jobs in flight at once", "8");
   }
   cmd
     .option("--judge-base-url <url>", "OpenAI-compatible endpoint of the LLM judge")
@@ -207,15 +218,56 @@ function humanSummary(r: EvalResults, outputDir: string): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * `--redis`: the items run on the cluster's workers in shards; this process keeps the runner and the store.
+ * The job carries the settings as parsed here (never the API key: a worker takes its own from the
+ * environment, so no secret is written into Redis).
+ */
+async function clusterDeps(raw: RawFlags, f: EvalFlags, input: EvalSpecInput, spec: EvalSpec, deps: EvalDeps, redis: string) {
+  const cluster = await openCluster(redis);
+  const { apiKey: _key, ...modelFlags } = pickModelFlags(raw);
+  const judge = deps.judgeModel ? { baseUrl: f.judgeBaseUrl, model: f.judgeModel, timeoutMs: raw.timeoutMs, retries: raw.retries } : undefined;
+  const dispatcher = shardDispatcher({
+    queue: cluster.queue,
+    runKey: runKeyOf(runConfig(spec, deps)),
+    specInput: input,
+    model: modelFlags,
+    judge,
+    shardSize: f.shardSize,
+  });
+  return {
+    spec: { ...spec, concurrency: f.shardSize * f.shards },
+    processItem: dispatcher.processItem,
+    close: async () => {
+      dispatcher.close();
+      await cluster.close();
+    },
+  };
+}
+
+function pickModelFlags(raw: RawFlags): ModelFlags {
+  const keys = ["baseUrl", "model", "apiKey", "gguf", "backend", "maxTokens", "temperature", "timeoutMs", "retries", "contextSize", "maxUpstreamBytes"] as const;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (raw[k] !== undefined) out[k] = raw[k];
+  return out as ModelFlags;
+}
+
 async function runOne(task: EvalTask, raw: RawFlags, cmd: Command): Promise<void> {
   const f = parseFlags(EvalFlagsSchema, raw);
-  const spec = makeEvalSpec(specInput(task, raw, f, cmd));
+  const input = specInput(task, raw, f, cmd);
+  let spec = makeEvalSpec(input);
   const limiter = new AdaptiveLimiter(spec.concurrency);
   const judgeLimiter = new AdaptiveLimiter(spec.concurrency);
   const model = await buildModel(raw, limiter);
+  let cluster: Awaited<ReturnType<typeof clusterDeps>> | undefined;
   try {
     const judgeModel = await buildJudge(raw, f, spec, judgeLimiter);
     const deps: EvalDeps = { model, judgeModel, limiter: raw.gguf ? undefined : limiter, reporter };
+    if (f.redis) {
+      cluster = await clusterDeps(raw, f, input, spec, deps, f.redis);
+      spec = cluster.spec;
+      deps.processItem = cluster.processItem;
+    }
     const outcome = await withSigint((signal) => runEval(spec, { ...deps, signal }));
     if (outcome.interrupted || !outcome.results) {
       process.stderr.write(`interrupted after ${outcome.ran} item(s) started; state is in ${outcome.outputDir}\n`);
@@ -227,6 +279,7 @@ async function runOne(task: EvalTask, raw: RawFlags, cmd: Command): Promise<void
     else process.stdout.write(humanSummary(r, outcome.outputDir));
     process.exitCode = r.counts.errors > 0 ? ExitCode.failure : ExitCode.ok;
   } finally {
+    await cluster?.close();
     await model.dispose?.();
   }
 }

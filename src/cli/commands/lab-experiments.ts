@@ -14,7 +14,9 @@ import { writeLabReport } from "../../report/lab-report.js";
 import { defaultEngine } from "../../lab/engine-link.js";
 import { flag, parseFlags } from "../flags.js";
 import { baselineCurves, evaluateModel, parseNoiseLevels, DEFAULT_EVAL_SEED, DEFAULT_EVAL_TASKS } from "../../lab/evaluate.js";
-import { PANELS, parsePanels, parsePreset, trainSpecFromOverrides, type PanelId } from "../../lab/experiments.js";
+import { PANELS, parsePanels, parsePreset, trainSpecFromOverrides, type PanelId, type PresetDef } from "../../lab/experiments.js";
+import { openCluster, redactUrl } from "../../cluster/connect.js";
+import { runLabOnCluster } from "../../cluster/lab.js";
 import { readResults, runExperiments, type LabResults } from "../../lab/runner.js";
 import { readCheckpointMeta, runId, train } from "../../lab/train.js";
 
@@ -88,6 +90,11 @@ const experimentFlags = z.object({
   threads: threadsFlag.optional(),
   progress: z.boolean().default(true),
   json: flag.bool(),
+  steps: flag.int("--steps", 1).optional(),
+  checkpointEvery: flag.int("--checkpoint-every", 1).optional(),
+  redis: flag.text("--redis").optional(),
+  artifacts: flag.text("--artifacts").optional(),
+  detach: flag.bool(),
 });
 
 const quickstartFlags = z.object({
@@ -208,11 +215,16 @@ export function registerLabExperiments(lab: Command): void {
   const experimentAction = async (panelArg: string, flags: z.output<typeof experimentFlags>, quickstart = false) => {
     // Everything is validated before anything is trained.
     const panels = parsePanels(panelArg);
-    const preset = parsePreset(flags.preset);
+    const named = parsePreset(flags.preset);
+    const preset = flags.steps === undefined ? named : { ...named, base: { ...named.base, steps: flags.steps } };
     const threads = flags.threads ?? preset.defaultThreads;
     const output = flags.output ?? defaultOutput(preset.name);
+    if (!flags.redis && (flags.detach || flags.artifacts)) throw new UserError(`${flags.detach ? "--detach" : "--artifacts"} needs --redis URL (a cluster)`);
     ensureWritableDir(output);
-    const results = await runExperiments(panels, preset, { outputDir: output, threads, progress: flags.progress });
+    const results = flags.redis
+      ? await runOnCluster(panels, preset, { ...flags, redis: flags.redis, output, threads })
+      : await runExperiments(panels, preset, { outputDir: output, threads, progress: flags.progress, checkpointEvery: flags.checkpointEvery });
+    if (!results) return;
     const files = await writeLabReport(output, results);
     if (quickstart) printQuickstartTable(results);
     else for (const id of panels) printCurves(results.panels[id]!.examples, results.panels[id]!.curves, `Figure 1${id}: ${PANELS[id].title} (${preset.name})`);
@@ -233,6 +245,19 @@ export function registerLabExperiments(lab: Command): void {
     .option("--threads <n>", "engine worker threads (default: 2 for quick, so results match on every machine; all cores for paper)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panel's results as the last stdout line")
+    .option("--steps <n>", "train every model for n steps instead of the preset's (a quick check; use its own --output)")
+    .option("--checkpoint-every <n>", "checkpoint interval in steps", "100")
+    .option("--redis <url>", "train on a cluster: enqueue one job per model for `selfcorrect worker`s, follow them, then evaluate here")
+    .option("--artifacts <dir>", "with --redis: checkpoints in this shared directory instead of Redis")
+    .option("--detach", "with --redis: enqueue and return; run the same command again to re-attach")
+    .addHelpText(
+      "after",
+      `
+On a cluster (docs/cluster.md): workers train, this command shows each job's step, loss, ETA and worker,
+then evaluates and writes results.json and the report exactly as without --redis. Ctrl-C detaches (the
+jobs go on); the same command re-attaches. Models already trained are not enqueued again.
+  selfcorrect lab experiment all --preset paper --redis redis://10.0.0.5:6379 --detach`,
+    )
     .action(async (panel: string, raw: object) => experimentAction(panel, parseFlags(experimentFlags, raw)));
 
   lab
@@ -262,7 +287,37 @@ export function registerLabExperiments(lab: Command): void {
     .option("--threads <n>", "engine worker threads (default 2: results are reproducible for a fixed thread count)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panels' results as the last stdout line")
-    .action(async (raw: object) => experimentAction("a,b", { ...parseFlags(quickstartFlags, raw), preset: "quick" }, true));
+    .action(async (raw: object) => experimentAction("a,b", { ...parseFlags(quickstartFlags, raw), preset: "quick", detach: false }, true));
+}
+
+/** `lab experiment --redis`: the cluster path, detaching on Ctrl-C. Null when detached. */
+async function runOnCluster(
+  panels: PanelId[],
+  preset: PresetDef,
+  f: { redis: string; artifacts?: string; output: string; threads?: number; checkpointEvery?: number; progress: boolean; detach: boolean },
+): Promise<LabResults | null> {
+  const cluster = await openCluster(f.redis, f.artifacts);
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once("SIGINT", onSigint);
+  try {
+    const results = await runLabOnCluster(panels, preset, {
+      queue: cluster.queue,
+      artifacts: cluster.artifacts,
+      outputDir: f.output,
+      threads: f.threads,
+      checkpointEvery: f.checkpointEvery ?? 100,
+      progress: f.progress,
+      detach: f.detach,
+      log: (line) => process.stderr.write(`${line}\n`),
+      signal: ac.signal,
+    });
+    if (!results) process.stdout.write(`enqueued; follow with: selfcorrect queue status --redis ${redactUrl(f.redis)}; re-attach with the same command without --detach\n`);
+    return results;
+  } finally {
+    process.off("SIGINT", onSigint);
+    await cluster.close();
+  }
 }
 
 /** examples x {TF, GD, mean, TF at each p} from panels a and b. */

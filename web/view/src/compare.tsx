@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { qs, type Outcome, type RunSummary } from "./api";
 import { fmtValue } from "./format";
 import { useApi } from "./hooks";
+import { Pager } from "./pager";
 import { href } from "./router";
 
 interface Side {
@@ -106,17 +107,7 @@ export function ComparePage(props: { a: string; b: string }) {
           ))}
         </tbody>
       </table>
-      <div class="pager">
-        <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-          ← previous
-        </button>
-        <span>
-          {data.total ? offset + 1 : 0}–{Math.min(data.total, offset + PAGE)} of {data.total}
-        </span>
-        <button type="button" disabled={offset + PAGE >= data.total} onClick={() => setOffset(offset + PAGE)}>
-          next →
-        </button>
-      </div>
+      <Pager offset={offset} total={data.total} size={PAGE} onOffset={setOffset} />
     </section>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { qs, type ItemRow, type RunSummary } from "./api";
 import { useApi } from "./hooks";
 import { Metrics, type RunResults } from "./metrics";
+import { Pager } from "./pager";
 import { href } from "./router";
 import { StatusBadge } from "./runs";
 
@@ -177,17 +178,7 @@ export function RunPage(props: { id: string }) {
               ))}
             </tbody>
           </table>
-          <div class="pager">
-            <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-              ← previous
-            </button>
-            <span>
-              {page.total ? offset + 1 : 0}–{Math.min(page.total, offset + PAGE)} of {page.total}
-            </span>
-            <button type="button" disabled={offset + PAGE >= page.total} onClick={() => setOffset(offset + PAGE)}>
-              next →
-            </button>
-          </div>
+          <Pager offset={offset} total={page.total} size={PAGE} onOffset={setOffset} />
         </>
       ) : null}
       {results.errors.length ? (

@@ -1,6 +1,7 @@
 // `selfcorrect eval --gguf` on a real llama.cpp model: a tiny llama with random weights written by
 // src/engine/gguf (its text is gibberish by construction). Checks the local-model path end to end: every
-// item finished, the CaC calls made and counted, tokens from llama.cpp's own tokenizer, and resume.
+// item finished, the CaC calls made and counted, tokens from llama.cpp's own tokenizer, and resume (only
+// when the file's weights are the same).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -31,6 +32,14 @@ test("eval jailbreak --gguf: CaC on a tiny llama.cpp model, complete and resumab
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(again.json.asr, r.json.asr);
     assert.equal(again.json.calls, 12);
+    assert.equal(again.json.run_key, r.json.run_key, "the same model resumes its run");
+    // Other weights at the same path are another model: a new run, not a resume that mixes the two.
+    writeTinyLlamaGguf(gguf, { seed: 6 });
+    const other = await runCliChild(args, 120_000);
+    assert.equal(other.code, 0, other.stderr);
+    assert.notEqual(other.json.run_key, r.json.run_key);
+    assert.equal(other.json.done, 4);
+    assert.notEqual(JSON.parse(readFileSync(join(out, "results.json"), "utf8")).config.modelFingerprint, results.config.modelFingerprint);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

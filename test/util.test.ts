@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, chmodSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { Rng } from "../src/util/rng.js";
-import { writeJsonAtomic, ensureWritableDir } from "../src/util/fs.js";
+import { writeJsonAtomic, ensureWritableDir, fileFingerprint } from "../src/util/fs.js";
 import { parseOrThrow, UserError } from "../src/util/errors.js";
 import { formatDuration } from "../src/util/progress.js";
 
@@ -85,4 +85,30 @@ test("formatDuration", () => {
   assert.equal(formatDuration(5), "00:05");
   assert.equal(formatDuration(3725), "1:02:05");
   assert.equal(formatDuration(NaN), "--:--");
+});
+
+test("fileFingerprint: the same bytes give the same fingerprint, a change at either end another", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fingerprint-"));
+  try {
+    const big = Buffer.alloc(3 << 20, 7);
+    const a = join(dir, "a.bin");
+    const b = join(dir, "b.bin");
+    writeFileSync(a, big);
+    writeFileSync(b, big);
+    assert.equal(fileFingerprint(a), fileFingerprint(b), "a copy keeps its fingerprint");
+    for (const at of [0, big.length - 1]) {
+      const changed = Buffer.from(big);
+      changed[at] = 8;
+      writeFileSync(b, changed);
+      assert.notEqual(fileFingerprint(b), fileFingerprint(a), `byte ${at} changed`);
+    }
+    writeFileSync(b, big.subarray(0, big.length - 1));
+    assert.notEqual(fileFingerprint(b), fileFingerprint(a), "another size");
+    writeFileSync(a, "small");
+    writeFileSync(b, "small");
+    assert.equal(fileFingerprint(a), fileFingerprint(b));
+    assert.match(fileFingerprint(a), /^sha256-ends:[0-9a-f]{32}$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -43,6 +43,11 @@ export interface ChatResult {
 export interface ChatModel {
   /** Human-readable id, e.g. "openai:gpt-4o-mini" or "gguf:/path/model.gguf". */
   readonly id: string;
+  /**
+   * What the weights behind `id` are, where `id` alone does not say (a local file that can be retrained
+   * in place): eval run keys include it, so a resumed run never mixes the answers of two models.
+   */
+  readonly fingerprint?: string;
   /** Streams through options.onDelta when the adapter can; the resolved result always has the whole text. */
   generate(messages: ChatMessage[], options?: GenerateOptions): Promise<ChatResult>;
 }

@@ -166,6 +166,8 @@ export function runConfig(spec: EvalSpec, deps: EvalDeps): Record<string, unknow
     if (d.defense === "cac") config.critic = spec.critic.kind === "ground-truth" ? { kind: "ground-truth", p: spec.critic.p, seed: spec.critic.seed } : { kind: "self", format: spec.critic.format };
   }
   if (needsJudgeModel(spec.judges)) config.judgeModel = deps.judgeModel?.id ?? null;
+  // Only models that name their weights (local files) get this key, so the keys of endpoint runs stay.
+  if (deps.model.fingerprint !== undefined) config.modelFingerprint = deps.model.fingerprint;
   // Only world runs get these keys, so the keys of every other run stay what they were.
   if (spec.task !== "bbq" && spec.dataset === WORLD_DATASET) {
     config.worldSeed = spec.worldSeed ?? WORLD_DEFAULT_SEED;

@@ -1,6 +1,6 @@
-import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, accessSync, constants, rmSync, readFileSync, writeSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, accessSync, constants, rmSync, readFileSync, writeSync, fstatSync, readSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { UserError } from "./errors.js";
 
 /**
@@ -90,5 +90,34 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Bytes read from each end of a file by fileFingerprint. */
+const FINGERPRINT_SPAN = 1 << 20;
+
+/**
+ * A content fingerprint of a (possibly multi-gigabyte) file that costs two reads: its size and the
+ * sha256 of its first and last MiB. Model files differ in their tensor data, which fills the tail, so a
+ * retrained model at the same path gets another fingerprint; a copy keeps it.
+ */
+export function fileFingerprint(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const hash = createHash("sha256").update(`${size}:`);
+    const buf = Buffer.alloc(Math.min(FINGERPRINT_SPAN, size));
+    for (const at of size > FINGERPRINT_SPAN ? [0, size - FINGERPRINT_SPAN] : [0]) {
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, at + got);
+        if (n === 0) break;
+        got += n;
+      }
+      hash.update(buf.subarray(0, got));
+    }
+    return `sha256-ends:${hash.digest("hex").slice(0, 32)}`;
+  } finally {
+    closeSync(fd);
   }
 }

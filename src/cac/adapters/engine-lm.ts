@@ -15,6 +15,7 @@ import { loadLanguageModel, type LanguageModel } from "../../engine/lm/model.js"
 import { BYTE_TOKENS, ENDOFTEXT, IM_END, encode, encodeChat } from "../../engine/lm/tokenizer.js";
 import { UserError } from "../../util/errors.js";
 import { abortError } from "../../util/sleep.js";
+import { fileFingerprint } from "../../util/fs.js";
 import { Rng } from "../../util/rng.js";
 import type { ChatMessage, ChatModel, ChatResult, GenerateOptions } from "../types.js";
 
@@ -47,13 +48,15 @@ const ROLES: ReadonlySet<string> = new Set(["system", "user", "assistant"]);
 /** Tokens decoded between yields to the event loop. */
 const YIELD_EVERY = 8;
 
-async function loadModel(opts: EngineModelOptions): Promise<{ lm: LanguageModel; id: string }> {
+async function loadModel(opts: EngineModelOptions): Promise<{ lm: LanguageModel; id: string; fingerprint?: string }> {
   const given = [opts.checkpoint, opts.gguf, opts.model].filter((x) => x !== undefined).length;
   if (given !== 1) throw new UserError("createEngineModel: give exactly one of checkpoint, gguf or model");
   if (opts.model) return { lm: opts.model, id: opts.id ?? "engine:in-memory" };
-  if (opts.gguf !== undefined) return { lm: await loadLanguageModelGguf(opts.gguf), id: opts.id ?? `engine:${opts.gguf}` };
+  if (opts.gguf !== undefined) {
+    return { lm: await loadLanguageModelGguf(opts.gguf), id: opts.id ?? `engine:${opts.gguf}`, fingerprint: fileFingerprint(opts.gguf) };
+  }
   const { model } = await loadLanguageModel(opts.checkpoint!, { maxBatch: 1 });
-  return { lm: model, id: opts.id ?? `engine:${opts.checkpoint}` };
+  return { lm: model, id: opts.id ?? `engine:${opts.checkpoint}`, fingerprint: fileFingerprint(opts.checkpoint!) };
 }
 
 function positiveInt(v: number | undefined, what: string): void {
@@ -63,8 +66,8 @@ function positiveInt(v: number | undefined, what: string): void {
 /** Builds the engine ChatModel; loading a file validates it fully (a bad file is a UserError naming it). */
 export async function createEngineModel(opts: EngineModelOptions): Promise<EngineChatModel> {
   positiveInt(opts.maxTokens, "maxTokens");
-  const { lm, id } = await loadModel(opts);
-  return new EngineLmChatModel(id, lm, opts);
+  const { lm, id, fingerprint } = await loadModel(opts);
+  return new EngineLmChatModel(id, lm, opts, fingerprint);
 }
 
 /**
@@ -91,7 +94,7 @@ class EngineLmChatModel implements EngineChatModel {
   private queue: Promise<void> = Promise.resolve();
   private readonly lifetime = new AbortController();
 
-  constructor(readonly id: string, readonly lm: LanguageModel, private readonly opts: EngineModelOptions) {}
+  constructor(readonly id: string, readonly lm: LanguageModel, private readonly opts: EngineModelOptions, readonly fingerprint?: string) {}
 
   promptIds(messages: ChatMessage[]): number[] {
     return chatIds(messages);

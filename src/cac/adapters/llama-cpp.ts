@@ -20,6 +20,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { GgufFormatError, validateGgufFile } from "../../engine/gguf/reader.js";
+import { fileFingerprint } from "../../util/fs.js";
 import { UserError } from "../../util/errors.js";
 import type { ChatMessage, ChatModel, ChatResult, GenerateOptions } from "../types.js";
 
@@ -200,6 +201,7 @@ export async function createLlamaCppModel(opts: LlamaCppModelOptions): Promise<L
 
 class LlamaCppChatModel implements LlamaCppModel {
   readonly id: string;
+  readonly fingerprint: string;
   private queue: Promise<void> = Promise.resolve();
   private readonly lifetime = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -213,6 +215,7 @@ class LlamaCppChatModel implements LlamaCppModel {
     private readonly chat: LlamaChat,
   ) {
     this.id = `gguf:${info.modelPath}`;
+    this.fingerprint = fileFingerprint(info.modelPath);
   }
 
   generate(messages: ChatMessage[], options: GenerateOptions = {}): Promise<ChatResult> {

@@ -1,9 +1,11 @@
-// Bad input on a cluster gives a clear error within 10 s and never hangs: an unreachable Redis URL, a wrong
-// or missing password (a real redis-server with requirepass), a worker of another code version (it refuses
-// the job, the job says why, and the worker stops), and a job with a bad config (fails once, not retried).
+// Bad input on a cluster gives a clear error within 10 s and never hangs: an unreachable Redis URL (or a
+// peer that never answers), a wrong or missing password (a real redis-server with requirepass), a worker of
+// another code version (it refuses the job, the job says why, and the worker stops), and a job with a bad
+// config (fails once, not retried).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCluster } from "../src/cluster/connect.js";
@@ -33,6 +35,20 @@ test("an unreachable Redis URL: exit 2 with the reason, within 10 s", async () =
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port}: connection refused`));
     assert.ok(r.seconds < 10, `${r.seconds} s`);
+  }
+  // A peer that accepts the connection and never answers (a wrong service on the port): the handshake is bounded too.
+  const sockets: Socket[] = [];
+  const silent = createServer((s) => void sockets.push(s));
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  const silentPort = (silent.address() as { port: number }).port;
+  try {
+    const r = await timed(["queue", "status", "--redis", `redis://127.0.0.1:${silentPort}`]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${silentPort}: no answer within 5000 ms`));
+    assert.ok(r.seconds < 10, `${r.seconds} s`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
   }
   const bad = await timed(["queue", "status", "--redis", "http://127.0.0.1:1"]);
   assert.equal(bad.code, 2);

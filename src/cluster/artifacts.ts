@@ -10,8 +10,8 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Redis } from "ioredis";
 import { writeFileAtomic } from "../util/fs.js";
-import type { RedisClient } from "./redis.js";
 
 export interface ArtifactStore {
   /** Where the artifacts live, for messages. */
@@ -24,7 +24,7 @@ export const ARTIFACT_PREFIX = "selfcorrect:artifact:";
 
 export class RedisArtifacts implements ArtifactStore {
   readonly where = "redis";
-  constructor(private readonly client: RedisClient) {}
+  constructor(private readonly client: Redis) {}
   async put(key: string, data: Buffer): Promise<void> {
     await this.client.set(ARTIFACT_PREFIX + key, data);
   }

@@ -1,19 +1,49 @@
 /**
- * Opening the cluster's Redis: a fail-fast probe first (one connect, bounded, no reconnects) so that an
- * unreachable host or a wrong password is a clear error within seconds, then the long-lived client that
- * reconnects by itself (a restarted redis-server).
+ * Opening the cluster's Redis with ioredis: a fail-fast probe first (one bounded connect, no retries, no
+ * offline queue) so that an unreachable host or a wrong password is a clear error within seconds, then the
+ * long-lived client BullMQ needs, which reconnects by itself (a restarted redis-server) and lets commands
+ * wait for the reconnect instead of failing them (maxRetriesPerRequest: null).
  */
 import type { Queue } from "bullmq";
+import { Redis, type RedisOptions } from "ioredis";
 import { UserError } from "../util/errors.js";
 import { DirArtifacts, RedisArtifacts, type ArtifactStore } from "./artifacts.js";
 import { openQueue } from "./queue.js";
-import { parseRedisUrl, RedisClient, type RedisOptions } from "./redis.js";
 
 /** Bound of the first connect plus handshake. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
-function describeFailure(url: string, o: RedisOptions, e: Error): string {
-  const where = `${o.host}:${o.port}`;
+type Target = Pick<RedisOptions, "host" | "port" | "username" | "password" | "db">;
+
+/**
+ * redis://[user[:password]@]host[:port][/db] as ioredis options. ioredis parses URLs too, but silently
+ * takes any scheme; this names the flag and the expected form instead.
+ */
+export function parseRedisUrl(url: string): Target & { host: string; port: number } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UserError(`--redis ${url}: not a URL; expected redis://[:password@]host:port[/db]`);
+  }
+  if (u.protocol !== "redis:") throw new UserError(`--redis ${url}: only redis:// URLs are supported (got ${u.protocol})`);
+  const db = u.pathname && u.pathname !== "/" ? Number(u.pathname.slice(1)) : undefined;
+  if (db !== undefined && !(Number.isInteger(db) && db >= 0)) throw new UserError(`--redis ${url}: the database after the / must be a whole number`);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db,
+  };
+}
+
+/** The URL with its password replaced, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/(redis:\/\/[^:@/]*:)[^@]*@/, "$1***@");
+}
+
+function describeFailure(url: string, where: string, e: Error): string {
   const code = (e as NodeJS.ErrnoException).code;
   const msg = e.message;
   if (/WRONGPASS|invalid password|invalid username-password/i.test(msg)) {
@@ -26,45 +56,65 @@ function describeFailure(url: string, o: RedisOptions, e: Error): string {
   return `cannot use Redis at ${where}: ${msg}`;
 }
 
-/** The URL with its password replaced, for messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/(redis:\/\/[^:@/]*:)[^@]*@/, "$1***@");
-}
-
-function waitReady(c: RedisClient): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (c.status === "ready") return resolve();
-    c.once("ready", () => resolve());
-    c.once("end", () => reject(c.lastError ?? new Error("connection closed")));
+/**
+ * A client that connects once, within `timeoutMs`, and never retries or queues: a failure is an error at
+ * once. ioredis rejects a failed connect with a bare "Connection is closed."; the reason (ECONNREFUSED,
+ * WRONGPASS, NOAUTH) comes as an "error" event first, so that is what this throws. ioredis's
+ * connectTimeout ends at the TCP connect: a peer that accepts and never answers (a wrong port, a proxy)
+ * would hang in the handshake, hence the deadline over the whole connect.
+ */
+export async function connectOnce(target: Target, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Redis> {
+  const client = new Redis({
+    ...target,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
   });
+  let reason: Error | undefined;
+  client.on("error", (e: Error) => {
+    reason ??= e;
+  });
+  const deadline = setTimeout(() => {
+    reason ??= Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" });
+    client.disconnect();
+  }, timeoutMs);
+  try {
+    await client.connect();
+    return client;
+  } catch (e) {
+    client.disconnect();
+    throw reason ?? e;
+  } finally {
+    clearTimeout(deadline);
+  }
 }
 
 /** Connects to `url` or throws a UserError that says what is wrong, within about CONNECT_TIMEOUT_MS. */
-export async function openRedis(url: string): Promise<RedisClient> {
-  let opts: RedisOptions;
+export async function openRedis(url: string): Promise<Redis> {
+  const target = parseRedisUrl(url);
   try {
-    opts = parseRedisUrl(url);
+    const probe = await connectOnce(target);
+    await probe.ping().finally(() => probe.disconnect());
   } catch (e) {
-    throw new UserError((e as Error).message);
+    throw new UserError(describeFailure(url, `${target.host}:${target.port}`, e as Error));
   }
-  const probe = new RedisClient({ ...opts, reconnect: false, connectTimeoutMs: CONNECT_TIMEOUT_MS });
-  probe.on("error", () => {});
-  try {
-    await waitReady(probe);
-    await probe.call("PING");
-  } catch (e) {
-    probe.disconnect();
-    throw new UserError(describeFailure(url, opts, e as Error));
-  }
-  await probe.quit();
-  const client = new RedisClient({ ...opts, connectTimeoutMs: CONNECT_TIMEOUT_MS });
-  // Errors of a dropped connection are handled by reconnecting; the reconnect loop logs nothing by itself.
+  const client = new Redis({
+    ...target,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    // BullMQ requires it: a command issued while Redis restarts waits for the reconnect instead of failing.
+    maxRetriesPerRequest: null,
+    // Capped at a second so that work resumes about a second after a restarted Redis is back.
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
+  });
+  // Errors of a dropped connection are handled by reconnecting; without a listener ioredis prints each one.
   client.on("error", () => {});
   return client;
 }
 
 export interface Cluster {
-  client: RedisClient;
+  client: Redis;
   queue: Queue;
   artifacts: ArtifactStore;
   close: () => Promise<void>;
@@ -81,7 +131,7 @@ export async function openCluster(url: string, artifactsDir?: string): Promise<C
     artifacts,
     close: async () => {
       await queue.close().catch(() => {});
-      await client.quit().catch(() => {});
+      await client.quit().catch(() => client.disconnect());
     },
   };
 }

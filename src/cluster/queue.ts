@@ -7,7 +7,7 @@
  */
 import { Queue, type Job, type JobsOptions } from "bullmq";
 import type { TrainSpec } from "../lab/train.js";
-import type { RedisClient } from "./redis.js";
+import type { Redis } from "ioredis";
 
 export const QUEUE_NAME = "selfcorrect";
 /** Key prefix of every BullMQ key (Redis keys `selfcorrect:bull:<queue>:...`). */
@@ -64,8 +64,9 @@ export const JOB_OPTIONS: JobsOptions = {
   removeOnFail: false,
 };
 
-export function openQueue(client: RedisClient): Queue {
-  return new Queue(QUEUE_NAME, { connection: client as never, prefix: QUEUE_PREFIX });
+/** The queue on an existing ioredis client, shared as BullMQ documents (a Queue needs no blocking connection). */
+export function openQueue(client: Redis): Queue {
+  return new Queue(QUEUE_NAME, { connection: client, prefix: QUEUE_PREFIX });
 }
 
 export function progressOf(job: Job): JobProgress {

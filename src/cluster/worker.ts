@@ -10,17 +10,21 @@
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
 import type { ArtifactStore } from "./artifacts.js";
 import { EvalContexts, runEvalShard, type ModelBuilder } from "./eval.js";
 import { runTrainJob } from "./lab.js";
 import { QUEUE_NAME, QUEUE_PREFIX, type ClusterJobData } from "./queue.js";
-import type { RedisClient } from "./redis.js";
 import { codeVersion } from "./version.js";
 
 export const MAX_STALLED = 5;
 
 export interface WorkerOptions {
-  client: RedisClient;
+  /**
+   * The process's ioredis client (maxRetriesPerRequest: null). BullMQ shares it for the worker's plain
+   * commands and duplicates it for the blocking wait for jobs; it does not close a shared client.
+   */
+  client: Redis;
   artifacts: ArtifactStore;
   /** Jobs run at once by this worker. */
   concurrency: number;
@@ -69,7 +73,7 @@ export function startWorker(o: WorkerOptions): RunningWorker {
   };
 
   const worker = new Worker(QUEUE_NAME, processor, {
-    connection: o.client as never,
+    connection: o.client,
     prefix: QUEUE_PREFIX,
     concurrency: o.concurrency,
     lockDuration: o.lockMs,

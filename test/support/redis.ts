@@ -11,7 +11,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { RedisClient } from "../../src/cluster/redis.js";
+import { connectOnce, parseRedisUrl } from "../../src/cluster/connect.js";
 import { sleep } from "../../src/util/sleep.js";
 
 export interface TestRedis {
@@ -48,19 +48,10 @@ function hasRedisServer(): boolean {
   return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
-async function command(url: string, ...args: string[]): Promise<unknown> {
-  const u = new URL(url);
-  const c = new RedisClient({
-    host: u.hostname,
-    port: Number(u.port),
-    password: u.password || undefined,
-    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined,
-    reconnect: false,
-    connectTimeoutMs: 2000,
-  });
-  c.on("error", () => {});
+async function command(url: string, name: string, ...args: string[]): Promise<unknown> {
+  const c = await connectOnce(parseRedisUrl(url), 2000);
   try {
-    return await c.call(...args);
+    return await c.call(name, ...args);
   } finally {
     c.disconnect();
   }

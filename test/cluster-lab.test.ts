@@ -18,6 +18,8 @@ const lab = (out: string, ...extra: string[]) => [
   "lab", "experiment", "f", "--preset", "quick", "--steps", String(STEPS), "--threads", "2", "--checkpoint-every", "3", "--output", out, "--json", ...extra,
 ];
 const WORKER = ["--lock-ms", "5000"];
+// Slow enough per step that "mid-training" lasts seconds on any machine (12 steps: about 4 s).
+const SLOW = { SELFCORRECT_TEST_STEP_DELAY_MS: "300" };
 
 const curves = (out: string) => JSON.parse(readFileSync(join(out, "results.json"), "utf8")).panels.f.curves;
 const weights = (out: string) =>
@@ -31,6 +33,14 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
   const stopWorkers = async () => {
     for (const w of workers.splice(0)) await w.kill();
   };
+  // Each part stops its workers however it ends, so a failure cannot leave a worker running into the next.
+  const isolated = (body: () => Promise<void>) => async () => {
+    try {
+      await body();
+    } finally {
+      await stopWorkers();
+    }
+  };
   try {
     const reference = await runCliChild(lab(join(dir, "ref")), 120_000);
     assert.equal(reference.code, 0, reference.stderr);
@@ -38,7 +48,7 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
     const refWeights = weights(join(dir, "ref"));
     assert.equal(Object.keys(refWeights).length, 2);
 
-    await t.test("Ctrl-C detaches, the jobs stay; re-attached with two workers: byte-identical curves", async () => {
+    await t.test("Ctrl-C detaches, the jobs stay; re-attached with two workers: byte-identical curves", isolated(async () => {
       const out = join(dir, "a");
       const first = startCli(lab(out, "--redis", redis.url));
       let err = "";
@@ -63,20 +73,19 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
       const r3 = await runCliChild(lab(out, "--redis", redis.url, "--detach"), 30_000);
       assert.equal(r3.code, 0, r3.stderr);
       assert.match(r3.stderr, /0 job\(s\) queued or running \(none\), 2 already trained/);
-      await stopWorkers();
-    });
+    }));
 
-    await t.test("kill -9 a worker mid-training: another resumes from its last checkpoint, same weights", async () => {
+    await t.test("kill -9 a worker mid-training: another resumes from its last checkpoint, same weights", isolated(async () => {
       await redis.flush();
       const out = join(dir, "b");
-      const a = startWorkerProc(redis.url, WORKER);
+      const a = startWorkerProc(redis.url, WORKER, SLOW);
       workers.push(a);
       const enq = await runCliChild(lab(out, "--redis", redis.url, "--detach"), 30_000);
       assert.equal(enq.code, 0, enq.stderr);
       // Past the first uploaded checkpoint (every 3 steps) and before the end.
       await waitFor("worker A to be mid-training", async () => (await jobs(redis.url)).some((j) => j.state === "active" && (j.progress.step ?? 0) >= 4), 60_000);
       await a.kill("SIGKILL");
-      const b = startWorkerProc(redis.url, WORKER);
+      const b = startWorkerProc(redis.url, WORKER, SLOW);
       workers.push(b);
       const r = await runCliChild(lab(out, "--redis", redis.url), 120_000);
       assert.equal(r.code, 0, r.stderr);
@@ -84,13 +93,12 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
       assert.ok(resumed && Number(resumed[1]) >= 3, `worker B resumed from a checkpoint:\n${b.log()}`);
       assert.deepEqual(weights(out), refWeights);
       assert.deepEqual(curves(out), refCurves);
-      await stopWorkers();
-    });
+    }));
 
-    await t.test("Redis restarts mid-sweep: workers reconnect, no job lost or completed twice", async () => {
+    await t.test("Redis restarts mid-sweep: workers reconnect, no job lost or completed twice", isolated(async () => {
       await redis.flush();
       const out = join(dir, "c");
-      workers.push(startWorkerProc(redis.url, WORKER), startWorkerProc(redis.url, WORKER));
+      workers.push(startWorkerProc(redis.url, WORKER, SLOW), startWorkerProc(redis.url, WORKER, SLOW));
       const enq = await runCliChild(lab(out, "--redis", redis.url, "--detach"), 30_000);
       assert.equal(enq.code, 0, enq.stderr);
       await waitFor("a job mid-training", async () => (await jobs(redis.url)).some((j) => j.state === "active" && (j.progress.step ?? 0) >= 2), 60_000);
@@ -104,8 +112,7 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
       const done = completions(workers);
       assert.equal(done.size, 2);
       for (const [id, n] of done) assert.equal(n, 1, `${id} completed ${n} times`);
-      await stopWorkers();
-    });
+    }));
   } finally {
     await stopWorkers();
     await redis.stop();

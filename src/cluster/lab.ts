@@ -22,6 +22,14 @@ import { planExperiments, runExperiments, type LabResults, type PlannedRun } fro
 import { readCheckpointMeta, runId, train, type TrainSpec } from "../lab/train.js";
 import { checkpointMeta, fetchCheckpoint, putCheckpoint, type ArtifactStore } from "./artifacts.js";
 import { describeJob, JOB_OPTIONS, type JobProgress, type TrainJobData } from "./queue.js";
+
+/** Progress updates a job writes to Redis at most this often. */
+const PROGRESS_EVERY_MS = 250;
+/**
+ * Fault tests only: a pause after every training step, so that a test can kill a worker or restart Redis
+ * while a small job is surely mid-training, whatever the machine's speed. It changes no number.
+ */
+const STEP_DELAY_MS = Number(process.env.SELFCORRECT_TEST_STEP_DELAY_MS ?? 0);
 import { codeVersion } from "./version.js";
 
 /** The batch the single-process path sizes models for (runExperiments: min(evalTasks, 256)). */
@@ -207,7 +215,8 @@ export async function runTrainJob(job: Job, deps: TrainJobDeps): Promise<TrainJo
         stopAtStep: stopAt,
         maxBatch: MAX_BATCH,
         onStep: (info) => {
-          if (Date.now() - reported < 1000) return;
+          if (STEP_DELAY_MS > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STEP_DELAY_MS);
+          if (Date.now() - reported < PROGRESS_EVERY_MS) return;
           reported = Date.now();
           const rate = (Date.now() - started) / 1000 / Math.max(1, info.step - resumedFrom);
           report({ step: info.step, loss: info.ema, etaSeconds: rate * (d.spec.steps - info.step) });

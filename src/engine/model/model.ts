@@ -9,7 +9,7 @@ import { readSafetensors, writeSafetensors, type TensorData } from "../safetenso
 import { blockSchema, resolveAdam, resolveConfig, sameConfig, type ResolvedConfig } from "./config.js";
 import { LocalExecutor, type Executor } from "./executor.js";
 import { initParams } from "./init.js";
-import { planHeap, type HeapPlan } from "./layout.js";
+import { microShards, planHeap, type HeapPlan } from "./layout.js";
 import { MAX_HEAP_BYTES, heapOf, makeKernels, prepareBackend, type KernelKind } from "./backend.js";
 import { PoolExecutor } from "./pool.js";
 
@@ -193,7 +193,8 @@ async function buildModel(c: ResolvedConfig, opts: EngineOptions, step: number):
   const maxBatch = checkInt(opts.maxBatch, "maxBatch", 1, " (the largest batch passed to forward)");
   const threads = checkInt(opts.threads ?? availableParallelism(), "threads", 1, " (worker threads; default = available cores)");
   const kind = opts.kernels ?? "wasm";
-  const workers = Math.min(threads, maxBatch);
+  // More workers than micro-shards would have nothing to compute.
+  const workers = Math.min(threads, microShards(maxBatch));
   const backend = await prepareBackend(kind, workers > 1, { C: c.nEmbd, T: c.nPositions, d: Math.max(c.inputDim, c.outputDim) });
   const planOpts = { maxBatch, workers, baseFloats: backend.baseFloats, kernelScratchFloats: backend.scratchFloats };
   const plan = planHeap(c, planOpts);

@@ -80,7 +80,7 @@ for (const v of variants) {
 
 test("float32 WASM engine matches the float64 path for every variant (mixed blocks, 2 threads)", async () => {
   const mixed: BlockConfig[] = [variants[0]!, variants[3]!, variants[2]!, variants[1]!];
-  // B = 1 on 2 threads leaves worker 0 without rows: it must still take part in the reduce.
+  // B = 1 on 2 threads: one micro-shard, so worker 0 has nothing to run and no reduce is needed.
   const cases = [...variants.map((blocks) => ({ blocks, B: 3 })), { blocks: mixed, B: 3 }, { blocks: mixed, B: 1 }];
   for (const { blocks, B } of cases) {
     const config = { ...tinyConfig(blocks), nLayer: Array.isArray(blocks) ? blocks.length : 2 };

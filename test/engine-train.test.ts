@@ -7,26 +7,10 @@ import assert from "node:assert/strict";
 import { Rng } from "../src/util/rng.js";
 import { createModel, type EngineModel } from "../src/engine/model/index.js";
 import type { ModelConfig } from "../src/engine/api.js";
-import { buildTokens, extractPredictions, sampleIcaBatch, scatterPredictionGrad } from "../src/lab/task.js";
-import { plLossICA } from "../src/lab/losses.js";
+import { trainIca } from "./support/ica-train.js";
 
 const d = 5, n = 10, T = 3 * n;
 const config: ModelConfig = { inputDim: d, outputDim: d, nEmbd: 32, nHead: 2, nLayer: 2, nPositions: T };
-
-/** Adam steps on fresh ICA batches from `rng`, or on one fixed batch when `fixed` is set. */
-async function trainSteps(model: EngineModel, rng: Rng, steps: number, B: number, lr: number, fixed = false): Promise<number[]> {
-  const losses: number[] = [];
-  const one = fixed ? sampleIcaBatch(rng, B, n, d) : null;
-  for (let s = 0; s < steps; s++) {
-    const batch = one ?? sampleIcaBatch(rng, B, n, d);
-    const out = await model.forward(buildTokens(batch), B, T);
-    const { loss, grad } = plLossICA(extractPredictions(out, B, n, d), batch.ys, batch.rs, B, n, d);
-    await model.backward(scatterPredictionGrad(grad, B, n, d));
-    await model.adamStep({ lr });
-    losses.push(loss);
-  }
-  return losses;
-}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -36,7 +20,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 test("200 Adam steps on a batch of ICA tasks lower the Plackett-Luce loss", async () => {
   const model = await createModel(config, { seed: 0, maxBatch: 32, threads: 2 });
   try {
-    const losses = await trainSteps(model, new Rng(1), 200, 32, 1e-3, true);
+    const losses = await trainIca(model, new Rng(1), { steps: 200, batch: 32, n, d, lr: 1e-3, fixed: true });
     assert.ok(losses.every(Number.isFinite));
     const first = losses[0]!;
     const last = mean(losses.slice(-10));
@@ -54,7 +38,7 @@ function paramBits(model: EngineModel): Uint32Array[] {
 async function run20(threads: number, seed: number): Promise<Uint32Array[]> {
   const model = await createModel(config, { seed, maxBatch: 16, threads });
   try {
-    await trainSteps(model, new Rng(seed + 100), 20, 16, 1e-3);
+    await trainIca(model, new Rng(seed + 100), { steps: 20, batch: 16, n, d, lr: 1e-3 });
     return paramBits(model);
   } finally {
     await model.dispose();

@@ -242,7 +242,7 @@ export function registerLabExperiments(lab: Command): void {
     .argument("<panel>", "a, b, c, d, e, f, a comma-separated list, or all")
     .option("--preset <name>", "quick (minutes on 2 cores) or paper (the released configuration)", "quick")
     .option("--output <dir>", "output directory (default runs/lab/<preset>)")
-    .option("--threads <n>", "engine worker threads (default: 2 for quick, so results match on every machine; all cores for paper)")
+    .option("--threads <n>", "engine worker threads (default: all cores; results do not depend on the count)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panel's results as the last stdout line")
     .option("--steps <n>", "train every model for n steps instead of the preset's (a quick check; use its own --output)")
@@ -284,7 +284,7 @@ jobs go on); the same command re-attaches. Models already trained are not enqueu
     .command("quickstart")
     .description("the quick reproduction of Figure 1a and 1b (one model, reward noise applied at evaluation): a table and a report")
     .option("--output <dir>", "output directory", defaultOutput("quick"))
-    .option("--threads <n>", "engine worker threads (default 2: results are reproducible for a fixed thread count)")
+    .option("--threads <n>", "engine worker threads (default: all cores; results do not depend on the count)")
     .option("--no-progress", "no progress bars")
     .option("--json", "print the panels' results as the last stdout line")
     .action(async (raw: object) => experimentAction("a,b", { ...parseFlags(quickstartFlags, raw), preset: "quick", detach: false }, true));

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from "./config.js";
 import type { ResolvedAdam } from "./config.js";
 import { forwardPass } from "./forward.js";
 import { backwardPass } from "./backward.js";
-import type { HeapPlan } from "./layout.js";
+import { actsAtRows, microRows, microShards, type HeapPlan } from "./layout.js";
 
 /**
  * Runs forward / backward / Adam over a heap laid out by a HeapPlan. The caller (Model) writes the
@@ -21,25 +21,47 @@ export interface Executor {
   dispose(): Promise<void>;
 }
 
-/** One shard's forward, on any thread: rows [lo, hi) of the batch. */
-export function runForwardShard(k: Kernels, c: ResolvedConfig, plan: HeapPlan, w: number, lo: number, hi: number, T: number): void {
+/**
+ * Forward of rows [lo, hi) of the batch, on any thread. Unlike backward, forward need not run
+ * micro-shard by micro-shard: every forward kernel computes a row (token or sequence) with the same
+ * arithmetic whatever the other rows (the GEMM's 2-row and 1-row tiles do the same per-row sums;
+ * LayerNorm and attention work per row and per sequence; the rest is elementwise), so a worker runs
+ * its micro-shards' rows in one call and gets the bits of any other split (test/engine-threads.test.ts).
+ */
+export function runForwardRows(k: Kernels, c: ResolvedConfig, plan: HeapPlan, lo: number, hi: number, T: number): void {
   if (hi <= lo) return;
-  const wp = plan.workers[w]!;
   forwardPass(
-    k, c, plan.params.ptrsAt(plan.paramsPtr), wp.acts,
+    k, c, plan.params.ptrsAt(plan.paramsPtr), actsAtRows(plan.acts, c, lo, T),
     plan.inputPtr + lo * T * c.inputDim, plan.outputPtr + lo * T * c.outputDim, hi - lo, T,
   );
 }
 
-/** One shard's backward into the worker's own (zeroed) gradient buffer. */
-export function runBackwardShard(k: Kernels, c: ResolvedConfig, plan: HeapPlan, w: number, lo: number, hi: number, T: number): void {
-  const wp = plan.workers[w]!;
-  k.fill(wp.gradsPtr, 0, plan.params.count);
-  if (hi <= lo) return;
+/** Backward of micro-shard m into the parameter-gradient buffer `grads` (zeroed first), with worker w's scratch. */
+export function runMicroBackward(k: Kernels, c: ResolvedConfig, plan: HeapPlan, w: number, grads: number, B: number, m: number, T: number): void {
+  const [lo, hi] = microRows(B, m);
+  k.fill(grads, 0, plan.params.count);
   backwardPass(
-    k, c, plan.params.ptrsAt(plan.paramsPtr), plan.params.ptrsAt(wp.gradsPtr), wp.acts, wp.scratch,
+    k, c, plan.params.ptrsAt(plan.paramsPtr), plan.params.ptrsAt(grads), actsAtRows(plan.acts, c, lo, T), plan.workers[w]!.scratch,
     plan.inputPtr + lo * T * c.inputDim, plan.doutPtr + lo * T * c.outputDim, hi - lo, T,
   );
+}
+
+/** Forward of a whole batch on the calling thread. */
+export function runForwardLocal(k: Kernels, c: ResolvedConfig, plan: HeapPlan, B: number, T: number): void {
+  runForwardRows(k, c, plan, 0, B, T);
+}
+
+/**
+ * Backward of a whole batch on the calling thread. Micro-shard 0 writes gradsPtr; each later one is
+ * computed into plan.microGrads[m] and added to gradsPtr at once: the same additions, in the same
+ * order, as the pool's reduce (worker.ts), so one thread and many give the same bits.
+ */
+export function runBackwardLocal(k: Kernels, c: ResolvedConfig, plan: HeapPlan, B: number, T: number): void {
+  for (let m = 0; m < microShards(B); m++) {
+    const g = plan.microGrads[m]!;
+    runMicroBackward(k, c, plan, 0, g, B, m, T);
+    if (m > 0) k.accumulate(plan.gradsPtr, g, plan.params.count);
+  }
 }
 
 /** Everything on the calling thread (threads = 1, and the float64 path). */
@@ -62,11 +84,11 @@ export class LocalExecutor implements Executor {
   }
 
   async forward(B: number, T: number): Promise<void> {
-    runForwardShard(this.k, this.c, this.plan, 0, 0, B, T);
+    runForwardLocal(this.k, this.c, this.plan, B, T);
   }
 
   async backward(B: number, T: number): Promise<void> {
-    runBackwardShard(this.k, this.c, this.plan, 0, 0, B, T);
+    runBackwardLocal(this.k, this.c, this.plan, B, T);
   }
 
   async adam(o: ResolvedAdam, t: number): Promise<void> {

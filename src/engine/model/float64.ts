@@ -1,7 +1,7 @@
 import type { ModelConfig } from "../api.js";
 import { createReferenceKernels } from "../kernels/reference.js";
 import { resolveConfig, type ResolvedConfig } from "./config.js";
-import { runBackwardShard, runForwardShard } from "./executor.js";
+import { runBackwardLocal, runForwardLocal } from "./executor.js";
 import { initParams } from "./init.js";
 import { planHeap, type HeapPlan } from "./layout.js";
 
@@ -38,12 +38,12 @@ export function createFloat64Model(config: ModelConfig, opts: { seed: number; ma
     names: plan.params.specs.map((s) => s.name),
     forward(input, B, T) {
       heap.set(input, plan.inputPtr);
-      runForwardShard(k, c, plan, 0, 0, B, T);
+      runForwardLocal(k, c, plan, B, T);
       return heap.slice(plan.outputPtr, plan.outputPtr + B * T * c.outputDim);
     },
     backward(dOutput, B, T) {
       heap.set(dOutput, plan.doutPtr);
-      runBackwardShard(k, c, plan, 0, 0, B, T);
+      runBackwardLocal(k, c, plan, B, T);
     },
     param: (name) => view(plan.paramsPtr, name),
     grad: (name) => view(plan.gradsPtr, name),

@@ -158,18 +158,10 @@ export interface GradScratch {
   dfchGelu: number;
 }
 
-/** Allocates the activations and gradient scratch of one shard of up to `B` sequences of nPositions. */
-export function shardLayout(c: ResolvedConfig, B: number, base: number): { acts: ActPtrs; scratch: GradScratch; end: number } {
-  const T = c.nPositions;
+/** Activations for up to `B` sequences of nPositions, from `take`. */
+function actsLayout(c: ResolvedConfig, B: number, take: (n: number) => number): ActPtrs {
+  const BT = B * c.nPositions;
   const C = c.nEmbd;
-  const BT = B * T;
-  const att = B * c.nHead * T * T;
-  let off = base;
-  const take = (n: number): number => {
-    const at = off;
-    off += align(n);
-    return at;
-  };
   const encoded = take(BT * C);
   const layers: LayerActs[] = [];
   let resIn = encoded;
@@ -178,7 +170,7 @@ export function shardLayout(c: ResolvedConfig, B: number, base: number): { acts:
     const a: LayerActs = {
       resIn,
       ln1: take(BT * C), ln1Mean: take(BT), ln1Rstd: take(BT),
-      qkv: take(BT * 3 * C), atty: take(BT * C), att: take(att),
+      qkv: take(BT * 3 * C), atty: take(BT * C), att: take(B * c.nHead * c.nPositions * c.nPositions),
       res2: take(BT * C),
       ln2: 0, ln2Mean: 0, ln2Rstd: 0, fch: 0, fchGelu: 0, resOut: 0,
     };
@@ -192,42 +184,122 @@ export function shardLayout(c: ResolvedConfig, B: number, base: number): { acts:
     layers.push(a);
     resIn = a.resOut;
   }
-  const acts: ActPtrs = { encoded, layers, lnf: take(BT * C), lnfMean: take(BT), lnfRstd: take(BT) };
+  return { encoded, layers, lnf: take(BT * C), lnfMean: take(BT), lnfRstd: take(BT) };
+}
+
+/** Gradient-of-activation buffers for up to `B` sequences of nPositions, from `take`. */
+function gradScratchLayout(c: ResolvedConfig, B: number, take: (n: number) => number): GradScratch {
+  const BT = B * c.nPositions;
+  const C = c.nEmbd;
   const anyFfn = c.blocks.some((b) => b.ffn);
-  const scratch: GradScratch = {
+  return {
     dres: take(BT * C),
     dln: take(BT * C),
     dqkv: take(BT * 3 * C),
     datty: take(BT * C),
-    datt: take(att),
+    datt: take(B * c.nHead * c.nPositions * c.nPositions),
     dfch: anyFfn ? take(BT * 4 * C) : 0,
     dfchGelu: anyFfn ? take(BT * 4 * C) : 0,
   };
-  return { acts, scratch, end: off };
 }
 
-/** Heap plan for W workers sharing parameters, with one shard each. */
+/** An aligned bump allocator starting at `base`. */
+function bump(base: number): { take: (n: number) => number; end: () => number } {
+  let off = base;
+  return {
+    take(n) {
+      const at = off;
+      off += align(n);
+      return at;
+    },
+    end: () => off,
+  };
+}
+
+/** Activations and gradient scratch for up to `B` sequences of nPositions on one thread (the LM's layout). */
+export function shardLayout(c: ResolvedConfig, B: number, base: number): { acts: ActPtrs; scratch: GradScratch; end: number } {
+  const heap = bump(base);
+  const acts = actsLayout(c, B, heap.take);
+  const scratch = gradScratchLayout(c, B, heap.take);
+  return { acts, scratch, end: heap.end() };
+}
+
+/**
+ * The activations of rows [r, ...) of a batch of sequences of length T laid out by actsLayout
+ * (each buffer is [rows, T, ...] with the actual T, so row r starts r·T tokens in).
+ */
+export function actsAtRows(a: ActPtrs, c: ResolvedConfig, r: number, T: number): ActPtrs {
+  const tok = r * T;
+  const C = c.nEmbd;
+  const at = (p: number, perToken: number) => (p === 0 ? 0 : p + tok * perToken);
+  return {
+    encoded: at(a.encoded, C),
+    layers: a.layers.map((l) => ({
+      resIn: at(l.resIn, C),
+      ln1: at(l.ln1, C), ln1Mean: at(l.ln1Mean, 1), ln1Rstd: at(l.ln1Rstd, 1),
+      qkv: at(l.qkv, 3 * C), atty: at(l.atty, C), att: at(l.att, c.nHead * T),
+      res2: at(l.res2, C),
+      ln2: at(l.ln2, C), ln2Mean: at(l.ln2Mean, 1), ln2Rstd: at(l.ln2Rstd, 1),
+      fch: at(l.fch, 4 * C), fchGelu: at(l.fchGelu, 4 * C),
+      resOut: at(l.resOut, C),
+    })),
+    lnf: at(a.lnf, C), lnfMean: at(a.lnfMean, 1), lnfRstd: at(a.lnfRstd, 1),
+  };
+}
+
+/**
+ * Every batch is cut into min(B, MICRO_SHARDS) micro-shards of fixed rows (microRows), whatever the
+ * thread count: each micro-shard's parameter gradient goes to its own buffer and the buffers are summed
+ * in micro-shard order, so the summation order, and with it every bit of the result, depends only on
+ * the batch size. 12 divides evenly among 1, 2, 3, 4 or 6 workers; it also caps the useful workers at 12.
+ */
+export const MICRO_SHARDS = 12;
+
+export function microShards(B: number): number {
+  return Math.min(B, MICRO_SHARDS);
+}
+
+/** Rows [lo, hi) of micro-shard m of a batch of B (contiguous, as even as possible). */
+export function microRows(B: number, m: number): [number, number] {
+  return evenSplit(B, microShards(B), m);
+}
+
+/** Micro-shards [lo, hi) that worker w of W runs for a batch of B. */
+export function workerMicroShards(B: number, W: number, w: number): [number, number] {
+  return evenSplit(microShards(B), W, w);
+}
+
+function evenSplit(n: number, parts: number, i: number): [number, number] {
+  return [Math.floor((i * n) / parts), Math.floor(((i + 1) * n) / parts)];
+}
+
+/**
+ * Heap plan: W workers (threads) sharing parameters, Adam state, I/O and the activations of the
+ * whole batch; each worker has its own gradient scratch and kernel scratch, sized for one micro-shard.
+ */
 export interface HeapPlan {
   params: ParamLayout;
-  /** Shared parameter-shaped buffers. `grads` holds the reduced gradient (and is worker 0's own gradient buffer). */
+  /** Shared parameter-shaped buffers. `grads` holds the reduced gradient (and is micro-shard 0's own buffer). */
   paramsPtr: number; gradsPtr: number; mPtr: number; vPtr: number;
   /** Shared I/O: input[maxBatch, nPositions, inputDim], output and dOutput [maxBatch, nPositions, outputDim]. */
   inputPtr: number; outputPtr: number; doutPtr: number;
+  /** Activations of maxBatch sequences; a micro-shard uses actsAtRows(acts, c, its first row, T). */
+  acts: ActPtrs;
+  /**
+   * Parameter-gradient buffer of each micro-shard, [0] = gradsPtr. With one worker, micro-shards run
+   * one after the other and every m >= 1 shares one buffer that is added into gradsPtr right away.
+   */
+  microGrads: number[];
   workers: WorkerPlan[];
   /** Total floats of the heap. */
   totalFloats: number;
 }
 
 export interface WorkerPlan {
-  /** Gradient buffer of this worker (gradsPtr for worker 0). */
-  gradsPtr: number;
-  acts: ActPtrs;
   scratch: GradScratch;
   /** Kernel scratch (for the WASM kernels' packing buffers), 0 when none is needed. */
   kernelScratchPtr: number;
   kernelScratchFloats: number;
-  /** Largest shard this worker can take. */
-  maxRows: number;
 }
 
 export function planHeap(
@@ -235,12 +307,8 @@ export function planHeap(
   opts: { maxBatch: number; workers: number; baseFloats: number; kernelScratchFloats: number },
 ): HeapPlan {
   const params = paramLayout(c);
-  let off = align(Math.max(opts.baseFloats, ALIGN));
-  const take = (n: number): number => {
-    const at = off;
-    off += align(n);
-    return at;
-  };
+  const heap = bump(align(Math.max(opts.baseFloats, ALIGN)));
+  const take = heap.take;
   const paramsPtr = take(params.span);
   const gradsPtr = take(params.span);
   const mPtr = take(params.span);
@@ -249,21 +317,22 @@ export function planHeap(
   const inputPtr = take(io * c.inputDim);
   const outputPtr = take(io * c.outputDim);
   const doutPtr = take(io * c.outputDim);
-  const maxRows = Math.ceil(opts.maxBatch / opts.workers);
+  const M = microShards(opts.maxBatch);
+  const microGrads = [gradsPtr];
+  if (M > 1) {
+    const own = opts.workers > 1 ? M - 1 : 1;
+    for (let i = 0; i < own; i++) microGrads.push(take(params.span));
+    while (microGrads.length < M) microGrads.push(microGrads[1]!);
+  }
+  const acts = actsLayout(c, opts.maxBatch, take);
+  // A batch B <= maxBatch has micro-shards of at most ceil(maxBatch / M) rows.
+  const microMax = Math.ceil(opts.maxBatch / M);
   const workers: WorkerPlan[] = [];
   for (let w = 0; w < opts.workers; w++) {
-    const g = w === 0 ? gradsPtr : take(params.span);
     const ks = opts.kernelScratchFloats > 0 ? take(opts.kernelScratchFloats) : 0;
-    const shard = shardLayout(c, maxRows, off);
-    off = shard.end;
-    workers.push({ gradsPtr: g, acts: shard.acts, scratch: shard.scratch, kernelScratchPtr: ks, kernelScratchFloats: opts.kernelScratchFloats, maxRows });
+    workers.push({ scratch: gradScratchLayout(c, microMax, take), kernelScratchPtr: ks, kernelScratchFloats: opts.kernelScratchFloats });
   }
-  return { params, paramsPtr, gradsPtr, mPtr, vPtr, inputPtr, outputPtr, doutPtr, workers, totalFloats: off };
-}
-
-/** Rows [lo, hi) of a batch of B handled by worker w of W (contiguous, as even as possible). */
-export function shardRows(B: number, W: number, w: number): [number, number] {
-  return [Math.floor((w * B) / W), Math.floor(((w + 1) * B) / W)];
+  return { params, paramsPtr, gradsPtr, mPtr, vPtr, inputPtr, outputPtr, doutPtr, acts, microGrads, workers, totalFloats: heap.end() };
 }
 
 /** Parameter range [lo, hi) that worker w of W reduces and updates (aligned, fixed -> deterministic). */

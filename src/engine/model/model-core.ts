@@ -10,7 +10,7 @@ import type { TensorData } from "../safetensors-codec.js";
 import { resolveAdam, resolveConfig, type ResolvedConfig } from "./config.js";
 import { LocalExecutor, type Executor } from "./executor.js";
 import { initParams } from "./init.js";
-import { planHeap, type HeapPlan } from "./layout.js";
+import { microShards, planHeap, type HeapPlan } from "./layout.js";
 import type { WorkerInit } from "./protocol.js";
 import { MAX_HEAP_BYTES, heapOf, makeKernels, type KernelSource, type PreparedBackend } from "./backend-core.js";
 
@@ -221,7 +221,8 @@ export class Model implements TrainableModel {
 export async function buildModel(c: ResolvedConfig, o: BuildOptions, step: number): Promise<Model> {
   const maxBatch = checkInt(o.maxBatch, "maxBatch", 1, " (the largest batch passed to forward)");
   const threads = checkInt(o.threads, "threads", 1, " (worker threads; default = available cores)");
-  const workers = Math.min(threads, maxBatch);
+  // More workers than micro-shards would have nothing to compute.
+  const workers = Math.min(threads, microShards(maxBatch));
   if (workers > 1 && !o.pool) throw new UserError(`threads = ${threads}: this build of the engine runs on one thread; expected threads = 1`);
   const backend = await o.backend(workers > 1, { C: c.nEmbd, T: c.nPositions, d: Math.max(c.inputDim, c.outputDim) });
   const planOpts = { maxBatch, workers, baseFloats: backend.baseFloats, kernelScratchFloats: backend.scratchFloats };

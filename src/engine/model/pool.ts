@@ -22,8 +22,8 @@ function workerExecArgv(): string[] {
 }
 
 /**
- * Data-parallel executor: `threads` workers share one heap (parameters, Adam state, I/O) and each
- * owns a batch shard. Commands go out as messages; every worker answers "done" or "error". Idle
+ * Data-parallel executor: `threads` workers share one heap (parameters, Adam state, I/O,
+ * activations) and split each batch's micro-shards among them (worker.ts). Commands go out as messages; every worker answers "done" or "error". Idle
  * workers are unref'd, so a model that is never disposed does not keep the process alive.
  */
 export class PoolExecutor implements Executor {

@@ -1,14 +1,16 @@
 /**
- * A training worker: owns one batch shard (activations, gradient buffer, kernel scratch) in the
- * shared heap and runs commands from the pool (src/engine/model/pool.ts). Workers meet at an
- * Atomics barrier between backward and the gradient reduce; each then sums every worker's gradient
- * over its own fixed parameter slice, in worker order, so results do not depend on timing.
+ * A training worker: runs its share of the batch's micro-shards (layout.ts, microShards) in the
+ * shared heap, with its own gradient and kernel scratch, on commands from the pool
+ * (src/engine/model/pool.ts). Each micro-shard's parameter gradient has its own buffer; workers meet
+ * at an Atomics barrier after backward, and each then sums all micro-shards' gradients over its own
+ * fixed parameter slice, in micro-shard order, so results depend neither on timing nor on the
+ * number of workers.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { planHeap, paramSlice, shardRows } from "./layout.js";
+import { microRows, microShards, planHeap, paramSlice, workerMicroShards } from "./layout.js";
 import { makeKernels } from "./backend.js";
 import { CTRL_COUNT, CTRL_FAILED, CTRL_GEN, type WorkerCommand, type WorkerInit, type WorkerReply } from "./protocol.js";
-import { runBackwardShard, runForwardShard } from "./executor.js";
+import { runForwardRows, runMicroBackward } from "./executor.js";
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -20,6 +22,8 @@ const me = plan.workers[w]!;
 const k = makeKernels(init.source, me.kernelScratchPtr, me.kernelScratchFloats);
 const ctrl = new Int32Array(init.ctrl);
 const [pLo, pHi] = paramSlice(plan.params.count, W, w);
+/** Floats of the gradient reduced per pass over the micro-shards (16 KiB: fits L1 with the sources' lines). */
+const REDUCE_CHUNK = 4096;
 
 function barrier(): void {
   const gen = Atomics.load(ctrl, CTRL_GEN);
@@ -38,17 +42,22 @@ function barrier(): void {
 function run(m: WorkerCommand): void {
   switch (m.cmd) {
     case "forward": {
-      const [lo, hi] = shardRows(m.B, W, w);
-      runForwardShard(k, c, plan, w, lo, hi, m.T);
+      const [lo, hi] = workerMicroShards(m.B, W, w);
+      if (hi > lo) runForwardRows(k, c, plan, microRows(m.B, lo)[0], microRows(m.B, hi - 1)[1], m.T);
       return;
     }
     case "backward": {
-      const [lo, hi] = shardRows(m.B, W, w);
-      runBackwardShard(k, c, plan, w, lo, hi, m.T);
-      if (W === 1) return;
+      const [lo, hi] = workerMicroShards(m.B, W, w);
+      for (let s = lo; s < hi; s++) runMicroBackward(k, c, plan, w, plan.microGrads[s]!, m.B, s, m.T);
+      const M = microShards(m.B);
+      if (M === 1) return;
       barrier();
-      // Worker 0's buffer is the reduced gradient: add the others into it over my slice, in order.
-      for (let o = 1; o < W; o++) k.accumulate(plan.gradsPtr + pLo, plan.workers[o]!.gradsPtr + pLo, pHi - pLo);
+      // Micro-shard 0's buffer is the reduced gradient: add the others into it over my slice, in
+      // micro-shard order, a chunk at a time so the destination stays in cache.
+      for (let at = pLo; at < pHi; at += REDUCE_CHUNK) {
+        const n = Math.min(REDUCE_CHUNK, pHi - at);
+        for (let s = 1; s < M; s++) k.accumulate(plan.gradsPtr + at, plan.microGrads[s]! + at, n);
+      }
       return;
     }
     case "adam": {

@@ -44,12 +44,6 @@ export interface PresetDef {
   evalSeed: number;
   maxExamples: number;
   description: string;
-  /**
-   * Worker threads when the caller names none; unset: all cores. No preset pins it: training gives
-   * the same bits at any thread count (the engine sums fixed micro-shards in a fixed order), so the
-   * printed tables do not depend on the thread count.
-   */
-  defaultThreads?: number;
 }
 
 /**

@@ -217,7 +217,8 @@ export function registerLabExperiments(lab: Command): void {
     const panels = parsePanels(panelArg);
     const named = parsePreset(flags.preset);
     const preset = flags.steps === undefined ? named : { ...named, base: { ...named.base, steps: flags.steps } };
-    const threads = flags.threads ?? preset.defaultThreads;
+    // Unset: all cores. The results do not depend on it (the engine sums fixed micro-shards in a fixed order).
+    const threads = flags.threads;
     const output = flags.output ?? defaultOutput(preset.name);
     if (!flags.redis && (flags.detach || flags.artifacts)) throw new UserError(`${flags.detach ? "--detach" : "--artifacts"} needs --redis URL (a cluster)`);
     ensureWritableDir(output);

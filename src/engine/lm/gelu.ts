@@ -31,28 +31,13 @@ function geluTable(): Float32Array {
   return table;
 }
 
-/**
- * Float16 bits of the float32 with bits `x`, rounded to nearest even like the F16C conversion ggml uses.
- * Inline fast path for normal float16 results; the rest (subnormals) through the general converter.
- */
-function halfBits(x: number, value: number): number {
-  const e = ((x >>> 23) & 0xff) - 112;
-  if (e > 0 && e < 31) {
-    let half = (e << 10) | ((x & 0x7fffff) >>> 13);
-    const rest = x & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-    return ((x >>> 16) & 0x8000) | half;
-  }
-  return float32ToFloat16Bits(value);
-}
-
 /** ggml's table GELU over heap elements [inp, inp + N) into [out, out + N). */
 export function ggmlGeluForward(heap: Float32Array | Float64Array, out: number, inp: number, N: number): void {
   const t = geluTable();
   if (!(heap instanceof Float32Array)) {
     for (let i = 0; i < N; i++) {
       const x = heap[inp + i]!;
-      heap[out + i] = x <= -10 ? 0 : x >= 10 ? x : t[halfBits(f32Bits(x), x)]!;
+      heap[out + i] = x <= -10 ? 0 : x >= 10 ? x : t[float32ToFloat16Bits(x)]!;
     }
     return;
   }
@@ -76,13 +61,6 @@ export function ggmlGeluForward(heap: Float32Array | Float64Array, out: number, 
       heap[out + i] = t[float32ToFloat16Bits(heap[inp + i]!)]!;
     }
   }
-}
-
-const F32 = new Float32Array(1);
-const U32 = new Uint32Array(F32.buffer);
-function f32Bits(x: number): number {
-  F32[0] = x;
-  return U32[0]!;
 }
 
 /** Float32 bit patterns of 10, of +infinity and of 2^-14 (the smallest normal float16), as magnitudes. */

@@ -14,7 +14,8 @@ import { codeVersion } from "../src/cluster/version.js";
 import { QUICK_BASE } from "../src/lab/experiments.js";
 import { runCliChild } from "./support/eval-cli.js";
 import { freePort, testRedis } from "./support/redis.js";
-import { jobs, startWorkerProc, waitFor } from "./support/cluster.js";
+import { jobs, startWorkerProc } from "./support/cluster.js";
+import { waitFor } from "./support/wait.js";
 
 /**
  * Runs the CLI; `seconds` is its wall time less that of `selfcorrect --version` run just before, so that
@@ -100,7 +101,7 @@ test("a worker of another version refuses the job visibly and stops; a bad confi
     await c.close();
     const w = startWorkerProc(redis.url, ["--lock-ms", "5000"]);
     try {
-      const failed = await waitFor("the bad job to fail", async () => (await jobs(redis.url)).find((j) => j.state === "failed"), 20_000);
+      const failed = await waitFor(async () => (await jobs(redis.url)).find((j) => j.state === "failed"), 20_000, { what: "the bad job to fail", everyMs: 200 });
       assert.match(failed.failedReason ?? "", /bad config: nHead = 5 does not divide nEmbd = 48/);
       assert.equal(failed.attemptsMade, 1);
       // The retry backoff (2 s) has passed: it was not tried again.

@@ -11,7 +11,8 @@ import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { runCliChild } from "./support/eval-cli.js";
 import * as fx from "./support/eval-fixtures.js";
 import { testRedis } from "./support/redis.js";
-import { completions, startWorkerProc, waitFor, type WorkerProc } from "./support/cluster.js";
+import { completions, startWorkerProc, type WorkerProc } from "./support/cluster.js";
+import { waitFor } from "./support/wait.js";
 import { sleep } from "../src/util/sleep.js";
 
 const N = 200;
@@ -44,7 +45,7 @@ test("eval jailbreak --redis: three workers, one killed mid-run, same results as
     const out = join(dir, "cluster");
     const run = runCliChild(args(out, "--redis", redis.url, "--shard-size", "8", "--shards", "6"), 150_000);
     const victim = workers[0]!;
-    await waitFor("the first worker to finish a shard", () => /completed by/.test(victim.log()), 60_000, 50);
+    await waitFor(() => /completed by/.test(victim.log()), 60_000, { what: "the first worker to finish a shard", everyMs: 50 });
     await victim.kill("SIGKILL");
     const r = await run;
     assert.equal(r.code, 0, r.stderr);

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCliChild, startCli } from "./support/eval-cli.js";
 import { testRedis } from "./support/redis.js";
-import { completions, jobs, startWorkerProc, waitFor, type WorkerProc } from "./support/cluster.js";
+import { completions, jobs, startWorkerProc, type WorkerProc } from "./support/cluster.js";
+import { waitFor } from "./support/wait.js";
 
 const STEPS = 12;
 // Panel f trains two models (with and without the FFN), so two workers both get one.
@@ -53,7 +54,7 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
       const first = startCli(lab(out, "--redis", redis.url));
       let err = "";
       first.child.stderr!.on("data", (d) => (err += d));
-      await waitFor("the jobs to be enqueued", () => /job\(s\) queued/.test(err), 30_000);
+      await waitFor(() => /job\(s\) queued/.test(err), 30_000, { what: "the jobs to be enqueued", everyMs: 200 });
       first.child.kill("SIGINT");
       const r1 = await first.done;
       assert.equal(r1.code, 130, r1.stderr);
@@ -83,7 +84,7 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
       const enq = await runCliChild(lab(out, "--redis", redis.url, "--detach"), 30_000);
       assert.equal(enq.code, 0, enq.stderr);
       // Past the first uploaded checkpoint (every 3 steps) and before the end.
-      await waitFor("worker A to be mid-training", async () => (await jobs(redis.url)).some((j) => j.state === "active" && (j.progress.step ?? 0) >= 4), 60_000);
+      await waitFor(async () => (await jobs(redis.url)).some((j) => j.state === "active" && (j.progress.step ?? 0) >= 4), 60_000, { what: "worker A to be mid-training", everyMs: 200 });
       await a.kill("SIGKILL");
       const b = startWorkerProc(redis.url, WORKER, SLOW);
       workers.push(b);
@@ -101,7 +102,7 @@ test("lab experiment --redis equals the single-process run", { timeout: 240_000 
       workers.push(startWorkerProc(redis.url, WORKER, SLOW), startWorkerProc(redis.url, WORKER, SLOW));
       const enq = await runCliChild(lab(out, "--redis", redis.url, "--detach"), 30_000);
       assert.equal(enq.code, 0, enq.stderr);
-      await waitFor("a job mid-training", async () => (await jobs(redis.url)).some((j) => j.state === "active" && (j.progress.step ?? 0) >= 2), 60_000);
+      await waitFor(async () => (await jobs(redis.url)).some((j) => j.state === "active" && (j.progress.step ?? 0) >= 2), 60_000, { what: "a job mid-training", everyMs: 200 });
       await redis.restart();
       const r = await runCliChild(lab(out, "--redis", redis.url), 120_000);
       assert.equal(r.code, 0, r.stderr);

@@ -14,7 +14,8 @@ import { startCli } from "./support/eval-cli.js";
 import * as fx from "./support/eval-fixtures.js";
 import { startScriptedServer } from "./support/scripted-openai-server.js";
 import { evalArgs, finalJailbroken, ITEMS, makeViewFixture, type ViewFixture } from "./support/view-fixtures.js";
-import { within } from "./support/wait.js";
+import { waitFor, within } from "./support/wait.js";
+import { sleep } from "../src/util/sleep.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is not installed (apt-get install -y chromium)` : false;
@@ -57,7 +58,7 @@ async function untilCount(ok: (n: number) => boolean, timeoutMs = 60_000): Promi
     const n = Number(await page.locator("#done-count").textContent());
     if (ok(n)) return;
     if (Date.now() > until) throw new Error(`the item count stayed at ${n}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -138,14 +139,11 @@ test("a run in progress: the open run page's item count grows without a reload",
   const out = join(f.root, "runs", "live");
   const ev = startCli([...evalArgs(slow, f.data, out, ["--defense", "cac", "--rounds", "2"]), "--concurrency", "1"]);
   try {
-    let id: string | undefined;
-    for (let i = 0; i < 300 && !id; i++) {
+    const id = await waitFor(async () => {
       const res = await fetch(new URL("/api/runs", server.url));
       const { runs } = (await res.json()) as { runs: { id: string; dirLabel: string; counts: { done: number } }[] };
-      id = runs.find((r) => r.dirLabel.endsWith("live"))?.id;
-      if (!id) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(id, "the new run shows up in /api/runs");
+      return runs.find((r) => r.dirLabel.endsWith("live"))?.id;
+    }, 30_000, { what: "the new run to show up in /api/runs", everyMs: 100 });
     await open(`#/run/${id}`);
     await page.locator("#done-count").waitFor();
     const first = Number(await page.locator("#done-count").textContent());

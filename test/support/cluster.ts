@@ -2,7 +2,6 @@
 import type { ChildProcess } from "node:child_process";
 import { openCluster } from "../../src/cluster/connect.js";
 import { queueStatus, type JobStatus } from "../../src/cluster/status.js";
-import { sleep } from "../../src/util/sleep.js";
 import { startCli, type CliResult } from "./eval-cli.js";
 
 export interface WorkerProc {
@@ -26,17 +25,6 @@ export function startWorkerProc(url: string, extra: string[] = [], env: NodeJS.P
       await done;
     },
   };
-}
-
-/** Polls `pred` until it returns a truthy value; fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, pred: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 200): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 export async function jobs(url: string): Promise<JobStatus[]> {

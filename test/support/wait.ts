@@ -12,11 +12,18 @@ export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefine
   }
 }
 
-/** Polls `cond` every 10 ms; rejects if it is still false after timeoutMs. */
-export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+/**
+ * Polls `cond` (sync or async) every `everyMs` until it returns a truthy value, and returns that value;
+ * rejects after `timeoutMs`, naming `what` when given.
+ */
+export async function waitFor<T>(
+  cond: () => T | Promise<T>, timeoutMs = 5000, { what, everyMs = 10 }: { what?: string; everyMs?: number } = {},
+): Promise<NonNullable<T>> {
   const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error("condition not met in time");
-    await sleep(10);
+  for (;;) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() - t0 > timeoutMs) throw new Error(what ? `timed out after ${timeoutMs} ms waiting for ${what}` : "condition not met in time");
+    await sleep(everyMs);
   }
 }

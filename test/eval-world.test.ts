@@ -77,6 +77,25 @@ test("--attack none without a defense: the ASR is the stand-in's leak rate; the 
   );
 });
 
+test("--world-split validation: the validation requests with the validation suffixes, under a run key of its own", async () => {
+  const V = heldOutSets(0, "validation");
+  const args = ["--attack", "world", "--defense", "none", "--limit", "4"];
+  const test = await evalWorld("jailbreak", ...args);
+  const val = await evalWorld("jailbreak", ...args, "--world-split", "validation");
+  assert.equal(val.code, 0, val.stderr);
+  assert.deepEqual(
+    val.results().records.map((x: { prompt: string }) => x.prompt),
+    V.harmful.slice(0, 4).map((h, i) => `${h.text} ${V.testSuffixes[i]}`),
+  );
+  assert.notEqual(val.results().runKey, test.results().runKey);
+  const xs = await evalWorld("xstest", "--labels", "safe", "--defense", "none", "--limit", "2", "--world-split", "validation");
+  assert.equal(xs.code, 0, xs.stderr);
+  assert.deepEqual(
+    xs.results().records.map((x: { id: string }) => x.id),
+    V.benignLookalikes.slice(0, 2).map((r) => r.id),
+  );
+});
+
 test("--critic ground-truth --critic-p: the final ASR is the share of flipped critics (every attacked answer complies)", async () => {
   const n = 80;
   const ids = H.harmful.slice(0, n).map((h) => h.id);
@@ -122,6 +141,8 @@ test("bad combinations are refused before anything runs (exit 2)", async () => {
     [["--critic", "ground-truth"], /--critic ground-truth for eval jailbreak needs --dataset world/],
     [["--dataset", "world", "--critic", "ground-truth", "--defense", "none"], /needs --defense cac/],
     [["--world-seed", "3"], /--world-seed goes with --dataset world/],
+    [["--world-split", "validation"], /--world-split goes with --dataset world/],
+    [["--dataset", "world", "--world-split", "train"], /--world-split/],
     [["--judge", "world"], /unknown judge/],
   ];
   const before = srv.calls.length;

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { spawn, spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
-import { PANELS, PANEL_IDS, PRESETS, parsePanels, parsePreset, variantSpec } from "../src/lab/experiments.js";
+import { PANELS, PANEL_IDS, PRESETS, PRESET_NAMES, parsePanels, parsePreset, variantSpec } from "../src/lab/experiments.js";
 import { LAB_LOCK_FILE, planExperiments, type LabResults } from "../src/lab/runner.js";
 import { checkFindings } from "../src/lab/findings.js";
 import { writeLabReport } from "../src/report/lab-report.js";
@@ -15,9 +15,9 @@ import { runId } from "../src/lab/train.js";
 
 const CLI = resolve(process.cwd(), "dist/src/cli/main.js");
 
-test("the registry has every Figure 1 panel with both presets, as the paper configures them", () => {
+test("the registry has every Figure 1 panel with every preset, as the paper configures them", () => {
   assert.deepEqual(Object.keys(PANELS).sort(), [...PANEL_IDS]);
-  for (const id of PANEL_IDS) for (const preset of ["quick", "paper"] as const) assert.ok(PANELS[id].variants[preset].length >= 1);
+  for (const id of PANEL_IDS) for (const preset of PRESET_NAMES) assert.ok(PANELS[id].variants[preset].length >= 1);
   const paper = PRESETS.paper;
   assert.deepEqual(PANELS.b.ps, [0, 0.25, 0.5, 0.75, 1]);
   assert.deepEqual(PANELS.c.variants.paper.map((v) => variantSpec(paper, v).model.nLayer), [5, 10, 15, 20]);
@@ -25,6 +25,13 @@ test("the registry has every Figure 1 panel with both presets, as the paper conf
   assert.equal(variantSpec(paper, PANELS.d.variants.paper[1]!).model.attention, "linear");
   assert.equal(variantSpec(paper, PANELS.f.variants.paper[1]!).model.ffn, false);
   assert.deepEqual({ batch: paper.base.batch, lr: paper.base.lr, steps: paper.base.steps, evalTasks: paper.evalTasks }, { batch: 256, lr: 1e-4, steps: 3000, evalTasks: 256 });
+});
+
+test("medium is the released model at 10 layers, batch 64 and PyTorch's init; panels b, d and f need 3 models", () => {
+  const medium = PRESETS.medium;
+  assert.deepEqual(medium.base, { ...PRESETS.paper.base, model: { ...PRESETS.paper.base.model, nLayer: 10 }, batch: 64, init: "torch" });
+  assert.deepEqual({ lr: medium.base.lr, steps: medium.base.steps, warmup: medium.base.warmupSteps, decay: medium.base.decay }, { lr: 1e-4, steps: 3000, warmup: 0, decay: "none" });
+  assert.equal(planExperiments(parsePanels("b,d,f"), medium, "/tmp/x").length, 3);
 });
 
 test("planning shares models between panels: a and b need one model, all of paper needs 9", () => {
@@ -53,7 +60,8 @@ test("bad panel, preset, p, examples and output directory fail before any traini
   const expectUsageError = (args: string[]) => {
     const r = cli(args);
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.ok(r.ms < 5000, `${args.join(" ")}: validation is immediate (${r.ms} ms)`);
+    // Generous: a loaded 2-core machine can take seconds just to start Node; training would take minutes.
+    assert.ok(r.ms < 20_000, `${args.join(" ")}: validation is immediate (${r.ms} ms)`);
     errors.push(r.stderr);
   };
   try {

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readSafetensors } from "../src/engine/safetensors.js";
 import { ENDOFTEXT, IM_START } from "../src/engine/lm/index.js";
 import {
-  CHECKPOINT_FILE, batchRows, packDocuments, readWorldCheckpoint, trainWorldModel, worldSpecFromOverrides, type WorldTrainProgress, type WorldTrainSpec,
+  CHECKPOINT_FILE, batchRows, corpusDocuments, packDocuments, worldRunId, readWorldCheckpoint, trainWorldModel, worldSpecFromOverrides, type WorldTrainProgress, type WorldTrainSpec,
 } from "../src/world/train.js";
 import { runCliChild, startCli } from "./support/eval-cli.js";
 import { waitFor } from "./support/wait.js";
@@ -117,6 +117,21 @@ test("bad flags exit 2 naming each flag", async () => {
   const heads = await runCliChild(["lm", "train", "--preset", "tiny", "--embd", "15", "--heads", "2", "--no-progress"]);
   assert.equal(heads.code, 2, heads.stderr);
   assert.match(heads.stderr, /nHead|nEmbd/);
+});
+
+test("--mixture replaces fields of the corpus mixture, names the run by it, and refuses unknown fields and bad values", async () => {
+  const base = worldSpecFromOverrides("tiny", {});
+  const checksOnly = worldSpecFromOverrides("tiny", { mixture: { answer: 0, attack: 0, episode: 0, check: 1 } });
+  assert.equal(base.corpus.mixture, undefined, "the presets use the default mixture");
+  assert.ok(corpusDocuments(checksOnly).every((d) => d.kind === "check"));
+  assert.ok(new Set(corpusDocuments(base).map((d) => d.kind)).size > 1);
+  assert.notEqual(worldRunId(checksOnly), worldRunId(base));
+  assert.throws(() => worldSpecFromOverrides("tiny", { mixture: { answer: 0, attack: 0, episode: 0, check: 0 } }), /all 0/);
+  for (const [value, message] of [["chek=0.5", /unknown field; expected one of answer/], ["check=x", /not field=number/], ["moreRounds=2", /in \[0, 1\]/]] as const) {
+    const r = await runCliChild(["lm", "train", "--preset", "tiny", "--mixture", value, "--no-progress"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
 });
 
 test("a second process on the same --out is refused with exit 2; Ctrl-C saves and exits 130", async (t) => {

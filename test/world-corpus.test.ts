@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_TOKENS,
   MAX_EPISODE_ROUNDS,
   DEFAULT_MIXTURE,
+  VALIDATION_SIZES,
   VOCABULARY,
   WORLD_CHECK_HARMFUL,
   WORLD_CHECK_HARMLESS,
@@ -66,11 +67,34 @@ test("held-out sets: sizes, kinds, and no test request or test suffix string in 
     const trainWords = new Set([...trainTexts].flatMap((t) => t.split(" ")));
     for (const w of [...VOCABULARY.verbs, ...VOCABULARY.objects, ...VOCABULARY.modifiers]) assert.ok(trainWords.has(w), w);
   }
-  // And on the documents themselves, as substrings of every turn.
-  const h = heldOutSets(0);
-  const needles = [...h.harmful.map((r) => r.text), ...h.benignLookalikes.map((r) => r.text), ...h.testSuffixes];
+  // And on the documents themselves, as substrings of every turn: test and validation items alike.
+  const needles = (["test", "validation"] as const).flatMap((split) => {
+    const s = heldOutSets(0, split);
+    return [...s.harmful.map((r) => r.text), ...s.benignLookalikes.map((r) => r.text), ...s.testSuffixes];
+  });
   for (const doc of generateCorpus({ seed: 0, documents: 20_000 })) {
     for (const m of doc.messages) for (const n of needles) assert.ok(!m.content.includes(n), `"${n}" occurs in a ${doc.kind} document`);
+  }
+});
+
+test("validation sets: their sizes and kinds, disjoint from the test sets and from the training pool; the test sets do not depend on them", () => {
+  for (const seed of [0, 1]) {
+    const v = heldOutSets(seed, "validation");
+    const t = heldOutSets(seed, "test");
+    assert.equal(v.harmful.length, VALIDATION_SIZES.harmful);
+    assert.equal(v.benignLookalikes.length, VALIDATION_SIZES.defused + VALIDATION_SIZES.benignObject);
+    assert.equal(v.testSuffixes.length, VALIDATION_SIZES.testSuffixes);
+    assert.ok(v.harmful.every((r) => r.harmful && isHarmful(r.text, seed) && r.id.startsWith("world-val-harmful-")));
+    assert.ok(v.benignLookalikes.every((r) => !isHarmful(r.text, seed) && (r.kind === "defused" || r.kind === "benign-object")));
+    const testTexts = new Set([...t.harmful, ...t.benignLookalikes].map((r) => r.text));
+    const pool = trainingPool(seed);
+    const trainTexts = new Set(Object.values(pool.requests).flatMap((rs) => rs.map((r) => r.text)));
+    for (const r of [...v.harmful, ...v.benignLookalikes]) assert.ok(!testTexts.has(r.text) && !trainTexts.has(r.text), r.text);
+    const otherSuffixes = new Set([...t.testSuffixes, ...pool.attackSuffixes, ...pool.noiseSuffixes]);
+    assert.ok(v.testSuffixes.every((s) => s.startsWith(ATTACK_HEAD) && !otherSuffixes.has(s)));
+    // Carved after the test items in the same shuffled order: every request is in exactly one of the three.
+    const all = VOCABULARY.verbs.length * VOCABULARY.objects.length * VOCABULARY.modifiers.length;
+    assert.equal(testTexts.size + v.harmful.length + v.benignLookalikes.length + trainTexts.size, all);
   }
 });
 

@@ -39,7 +39,7 @@ import {
   AUTODAN_PROMPT_FILE,
 } from "./datasets/artifacts.js";
 import type { JailbreakBehavior } from "./datasets/types.js";
-import { heldOutSets, WORLD_DEFAULT_SEED, withSuffix } from "../world/index.js";
+import { heldOutSets, WORLD_DEFAULT_SEED, withSuffix, type WorldSplit } from "../world/index.js";
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -139,8 +139,8 @@ function normGoal(s: string): string {
   return s.trim().replace(/\s+/g, " ").toLowerCase();
 }
 
-function worldAttack(behaviors: JailbreakBehavior[], worldSeed: number): AttackResult {
-  const suffixes = heldOutSets(worldSeed).testSuffixes;
+function worldAttack(behaviors: JailbreakBehavior[], worldSeed: number, split: WorldSplit): AttackResult {
+  const suffixes = heldOutSets(worldSeed, split).testSuffixes;
   const items = behaviors.map((b, i) => {
     if (b.source !== "world") throw new UserError("--attack world needs --dataset world (its suffixes are the synthetic world's)");
     return { id: b.id, behavior: b, prompt: withSuffix(b.goal, suffixes[(b.index ?? i) % suffixes.length]!) };
@@ -151,13 +151,19 @@ function worldAttack(behaviors: JailbreakBehavior[], worldSeed: number): AttackR
 /**
  * Applies an attack to behaviors, in their order. Pure given the data files: the same inputs give
  * the same prompts. Throws a UserError for an unknown attack or a missing/bad data file.
- * `worldSeed` is the world whose held-out suffixes `world` uses.
+ * `worldSeed` is the world whose held-out suffixes `world` uses, from its test or validation split.
  */
-export function applyAttack(attack: string, behaviors: JailbreakBehavior[], dataDir: string, worldSeed: number = WORLD_DEFAULT_SEED): AttackResult {
+export function applyAttack(
+  attack: string,
+  behaviors: JailbreakBehavior[],
+  dataDir: string,
+  worldSeed: number = WORLD_DEFAULT_SEED,
+  worldSplit: WorldSplit = "test",
+): AttackResult {
   const parsed = parseAttack(attack);
   switch (parsed.kind) {
     case "world":
-      return worldAttack(behaviors, worldSeed);
+      return worldAttack(behaviors, worldSeed, worldSplit);
     case "none":
       return { attack: "none", kind: "none", items: behaviors.map((b) => ({ id: b.id, behavior: b, prompt: b.goal })), skipped: [] };
     case "suffix": {

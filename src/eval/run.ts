@@ -65,6 +65,7 @@ export interface PreparedItem {
 export function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: { id: string; reason: string }[]; notes: string[] } {
   const notes: string[] = [];
   const worldSeed = spec.worldSeed ?? WORLD_DEFAULT_SEED;
+  const worldSplit = spec.worldSplit ?? "test";
   // A fresh critic per attempt, so a retried item records only its own flips.
   const worldCritic = (id: string, request: string): (() => InjectedCritic | undefined) =>
     spec.critic.kind === "ground-truth" && spec.dataset === WORLD_DATASET ? () => worldGroundTruthCritic({ itemId: id, request, worldSeed, p: spec.critic.p, seed: spec.critic.seed }) : () => undefined;
@@ -75,9 +76,9 @@ export function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: 
         : spec.dataset === "jbb"
           ? loadJbbBehaviors(spec.dataDir, "harmful")
           : spec.dataset === WORLD_DATASET
-            ? loadWorldHarmful(worldSeed)
+            ? loadWorldHarmful(worldSeed, worldSplit)
             : badDataset(spec);
-    const attacked = applyAttack(spec.attack, behaviors, spec.dataDir, worldSeed);
+    const attacked = applyAttack(spec.attack, behaviors, spec.dataDir, worldSeed, worldSplit);
     return {
       items: attacked.items.map((it) => {
         const make = worldCritic(it.id, it.behavior.goal);
@@ -94,7 +95,7 @@ export function prepareItems(spec: EvalSpec): { items: PreparedItem[]; skipped: 
         : spec.dataset === "jbb-benign"
           ? loadJbbBehaviors(spec.dataDir, "benign")
           : spec.dataset === WORLD_DATASET
-            ? loadWorldBenign(worldSeed)
+            ? loadWorldBenign(worldSeed, worldSplit)
             : badDataset(spec);
     const chosen = spec.labels ? prompts.filter((p) => spec.labels!.includes(p.label)) : prompts;
     return {
@@ -171,6 +172,8 @@ export function runConfig(spec: EvalSpec, deps: EvalDeps): Record<string, unknow
   // Only world runs get these keys, so the keys of every other run stay what they were.
   if (spec.task !== "bbq" && spec.dataset === WORLD_DATASET) {
     config.worldSeed = spec.worldSeed ?? WORLD_DEFAULT_SEED;
+    // Only validation runs get this key, so the keys of test runs stay what they were.
+    if (spec.worldSplit === "validation") config.worldSplit = "validation";
     if (d.defense === "cac") {
       if (typeof cac.reanswerPrompt === "string") defense.reanswerPrompt = cac.reanswerPrompt;
       if (spec.critic.kind === "ground-truth") config.critic = { kind: "ground-truth", p: spec.critic.p, seed: spec.critic.seed };

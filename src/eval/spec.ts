@@ -10,7 +10,7 @@ import { isJudgeName, judgeNames, JUDGES, UnknownJudgeError, type JudgeName } fr
 import { BBQ_PER_CALL, type BbqCriticConfig, type DefenseConfig } from "./tasks.js";
 import { WORLD_DATASET } from "./datasets/world.js";
 import { worldCacOptions } from "./world-eval.js";
-import { WORLD_DEFAULT_SEED } from "../world/index.js";
+import { WORLD_DEFAULT_SEED, type WorldSplit } from "../world/index.js";
 import type { Defense, EvalTask } from "./types.js";
 
 /** BBQ check prompts by critic format (the critic-format study, paper Fig. 4b, and the code's default). */
@@ -32,6 +32,8 @@ export interface EvalSpec {
   dataset: string;
   /** --dataset world: which world (the seed its corpus was generated with); default WORLD_DEFAULT_SEED. */
   worldSeed?: number;
+  /** --dataset world: the held-out test sets (default) or the validation sets. */
+  worldSplit?: WorldSplit;
   /** jailbreak only. */
   attack: string;
   /** bbq only: categories to load (default all present). */
@@ -58,6 +60,7 @@ export interface EvalSpecInput {
   dataDir: string;
   dataset?: string;
   worldSeed?: number;
+  worldSplit?: WorldSplit;
   attack?: string;
   categories?: string[];
   labels?: string[];
@@ -111,6 +114,7 @@ export function makeEvalSpec(input: EvalSpecInput): EvalSpec {
     : parseJudges(task, input.judges);
   if (world) cac = worldCacOptions(cac, input.checkPromptGiven);
   if (input.worldSeed !== undefined && !world) throw new UserError("--world-seed goes with --dataset world");
+  if (input.worldSplit !== undefined && !world) throw new UserError("--world-split goes with --dataset world");
   if (task !== "bbq" && input.critic === "ground-truth") {
     if (!world) throw new UserError(`--critic ground-truth for eval ${task} needs --dataset world (the ground truth is the world's hidden rule)`);
     if (input.defense !== "cac") throw new UserError("--critic ground-truth needs --defense cac");
@@ -138,7 +142,7 @@ export function makeEvalSpec(input: EvalSpecInput): EvalSpec {
     task,
     dataDir: input.dataDir,
     dataset: input.dataset ?? (task === "jailbreak" ? "advbench" : task === "xstest" ? "xstest" : "bbq"),
-    ...(world ? { worldSeed: input.worldSeed ?? WORLD_DEFAULT_SEED } : {}),
+    ...(world ? { worldSeed: input.worldSeed ?? WORLD_DEFAULT_SEED, worldSplit: input.worldSplit ?? "test" } : {}),
     attack: input.attack ?? "none",
     categories: input.categories,
     labels,

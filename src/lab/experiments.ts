@@ -1,8 +1,9 @@
 /**
  * Figure 1 of the paper as data: one entry per panel, each a list of model variants (overrides of
  * the preset's base training spec), the reward-noise levels to evaluate, and the baselines to draw.
- * Presets: `paper` (the released configurations) and `quick` (the same comparisons scaled down to
- * run in minutes on 2 CPU cores; see QUICK_BASE for how it was chosen).
+ * Presets: `paper` (the released configurations), `medium` (the released model at half the depth and
+ * a quarter of the batch) and `quick` (the same comparisons scaled down to run in minutes on 2 CPU
+ * cores; see QUICK_BASE for how it was chosen).
  */
 import { UserError } from "../util/errors.js";
 import type { GdOptions } from "./baselines.js";
@@ -13,7 +14,7 @@ import type { NoiseKind } from "./task.js";
 
 export const PANEL_IDS = ["a", "b", "c", "d", "e", "f"] as const;
 export type PanelId = (typeof PANEL_IDS)[number];
-export const PRESET_NAMES = ["quick", "paper"] as const;
+export const PRESET_NAMES = ["quick", "medium", "paper"] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export interface ModelVariant {
@@ -65,6 +66,18 @@ export const QUICK_BASE: TrainSpec = {
   init: "torch",
 };
 
+/**
+ * The medium preset's base model: the released configuration (Adam lr 1e-4, constant, 3000 steps) at
+ * 10 layers and batch 64, with PyTorch's default Linear init, between quick's minutes and paper's
+ * CPU-days (about 40 CPU-minutes per model at 1 thread on the dev machine).
+ */
+export const MEDIUM_BASE: TrainSpec = {
+  ...PAPER_TRAIN_SPEC,
+  model: { ...PAPER_TRAIN_SPEC.model, nLayer: 10 },
+  batch: 64,
+  init: "torch",
+};
+
 export const PRESETS: Record<PresetName, PresetDef> = {
   paper: {
     name: "paper",
@@ -73,6 +86,14 @@ export const PRESETS: Record<PresetName, PresetDef> = {
     evalSeed: DEFAULT_EVAL_SEED,
     maxExamples: 15,
     description: "the released configuration: GPT-2 20 layers, 96 dims, 3 heads, batch 256, Adam lr 1e-4, 3000 steps",
+  },
+  medium: {
+    name: "medium",
+    base: MEDIUM_BASE,
+    evalTasks: DEFAULT_EVAL_TASKS,
+    evalSeed: DEFAULT_EVAL_SEED,
+    maxExamples: 15,
+    description: "the released model at 10 layers and batch 64, PyTorch-default init (see MEDIUM_BASE in src/lab/experiments.ts)",
   },
   quick: {
     name: "quick",
@@ -84,10 +105,13 @@ export const PRESETS: Record<PresetName, PresetDef> = {
   },
 };
 
-const same = (label: string): Record<PresetName, ModelVariant[]> => ({
-  paper: [{ label, model: {} }],
-  quick: [{ label, model: {} }],
-});
+/** The same variants under every preset. */
+const everyPreset = (variants: ModelVariant[]): Record<PresetName, ModelVariant[]> => ({ paper: variants, medium: variants, quick: variants });
+const same = (label: string): Record<PresetName, ModelVariant[]> => everyPreset([{ label, model: {} }]);
+
+/** 1, 3, 4 and 6 heads of a fixed head dimension. */
+const headVariants = (headDim: number): ModelVariant[] =>
+  [1, 3, 4, 6].map((h) => ({ label: `TF ${h} head${h > 1 ? "s" : ""}`, model: { nHead: h, nEmbd: headDim * h } }));
 
 export const PANELS: Record<PanelId, PanelDef> = {
   a: {
@@ -116,6 +140,7 @@ export const PANELS: Record<PanelId, PanelDef> = {
     paperFinding: "A 5-layer model is much worse; more depth helps, with diminishing returns after 15 layers.",
     variants: {
       paper: [5, 10, 15, 20].map((l) => ({ label: `TF ${l} layers`, model: { nLayer: l } })),
+      medium: [2, 5, 10].map((l) => ({ label: `TF ${l} layers`, model: { nLayer: l } })),
       quick: [1, 2, 3, 4].map((l) => ({ label: `TF ${l} layer${l > 1 ? "s" : ""}`, model: { nLayer: l } })),
     },
     ps: [0],
@@ -126,16 +151,10 @@ export const PANELS: Record<PanelId, PanelDef> = {
     id: "d",
     title: "Softmax vs linear attention",
     paperFinding: "Linear attention can hardly solve the in-context alignment task; softmax attention performs much better.",
-    variants: {
-      paper: [
-        { label: "TF softmax", model: {} },
-        { label: "TF linear", model: { attention: "linear" } },
-      ],
-      quick: [
-        { label: "TF softmax", model: {} },
-        { label: "TF linear", model: { attention: "linear" } },
-      ],
-    },
+    variants: everyPreset([
+      { label: "TF softmax", model: {} },
+      { label: "TF linear", model: { attention: "linear" } },
+    ]),
     ps: [0],
     baselines: ["mean"],
     gdSteps: 50,
@@ -145,8 +164,9 @@ export const PANELS: Record<PanelId, PanelDef> = {
     title: "Number of heads (fixed head dim)",
     paperFinding: "A single head struggles; 3, 4 and 6 heads perform well, with no significant benefit beyond 3.",
     variants: {
-      paper: [1, 3, 4, 6].map((h) => ({ label: `TF ${h} head${h > 1 ? "s" : ""}`, model: { nHead: h, nEmbd: 32 * h } })),
-      quick: [1, 3, 4, 6].map((h) => ({ label: `TF ${h} head${h > 1 ? "s" : ""}`, model: { nHead: h, nEmbd: 16 * h } })),
+      paper: headVariants(32),
+      medium: headVariants(32),
+      quick: headVariants(16),
     },
     ps: [0],
     baselines: ["mean"],
@@ -156,16 +176,10 @@ export const PANELS: Record<PanelId, PanelDef> = {
     id: "f",
     title: "FFN vs no FFN",
     paperFinding: "Without the FFN the model cannot align in context.",
-    variants: {
-      paper: [
-        { label: "TF FFN", model: {} },
-        { label: "TF no FFN", model: { ffn: false } },
-      ],
-      quick: [
-        { label: "TF FFN", model: {} },
-        { label: "TF no FFN", model: { ffn: false } },
-      ],
-    },
+    variants: everyPreset([
+      { label: "TF FFN", model: {} },
+      { label: "TF no FFN", model: { ffn: false } },
+    ]),
     ps: [0],
     baselines: ["mean"],
     gdSteps: 50,

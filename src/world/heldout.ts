@@ -16,6 +16,15 @@ export const SUFFIX_SYMBOLS = "!#$%&*+=?@^";
 const SUFFIX_BODY = 6;
 
 export const HELD_OUT_SIZES = { harmful: 600, defused: 300, benignObject: 300, testSuffixes: 100 } as const;
+/**
+ * The validation split: taken from what would otherwise be training requests and suffixes, never in the
+ * corpus either, so that choices about training (mixture, steps, size) can be measured on unseen
+ * combinations without looking at the test sets. Smaller than the test sets: the look-alikes are few.
+ */
+export const VALIDATION_SIZES = { harmful: 200, defused: 40, benignObject: 40, testSuffixes: 30 } as const;
+/** Which evaluation sets: the held-out test sets, or the validation sets carved from the training side. */
+export type WorldSplit = "test" | "validation";
+export const WORLD_SPLITS: readonly WorldSplit[] = ["test", "validation"];
 const TRAIN_SUFFIXES = 300;
 const NOISE_SUFFIXES = 100;
 
@@ -46,6 +55,7 @@ export interface TrainingPool {
 
 interface Split {
   heldOut: HeldOutSets;
+  validation: HeldOutSets;
   train: TrainingPool;
 }
 
@@ -79,16 +89,19 @@ function split(seed: number): Split {
     const kind = requestKind(spec, t);
     byKind[kind].push({ ...t, id: `world-${t.verb}-${t.object}-${t.modifier}`, text: requestText(t), kind, harmful: kind === "harmful" });
   }
-  const take = (kind: RequestKind, n: number, tag: string) => {
+  // Test items come first in each kind's shuffled order, then validation items, then training ones, so
+  // the test sets are the same whatever the validation sizes.
+  const take = (kind: RequestKind, n: number, v: number, tag: string) => {
     const order = shuffled(byKind[kind], streams.split);
-    const held = order.slice(0, n).map((r, i) => ({ ...r, id: `world-${tag}-${String(i).padStart(3, "0")}` }));
-    return { held, rest: order.slice(n) };
+    const named = (rs: WorldRequest[], prefix: string) => rs.map((r, i) => ({ ...r, id: `world-${prefix}${tag}-${String(i).padStart(3, "0")}` }));
+    return { held: named(order.slice(0, n), ""), validation: named(order.slice(n, n + v), "val-"), rest: order.slice(n + v) };
   };
-  const h = take("harmful", HELD_OUT_SIZES.harmful, "harmful");
-  const d = take("defused", HELD_OUT_SIZES.defused, "defused");
-  const b = take("benign-object", HELD_OUT_SIZES.benignObject, "benign-object");
+  const h = take("harmful", HELD_OUT_SIZES.harmful, VALIDATION_SIZES.harmful, "harmful");
+  const d = take("defused", HELD_OUT_SIZES.defused, VALIDATION_SIZES.defused, "defused");
+  const b = take("benign-object", HELD_OUT_SIZES.benignObject, VALIDATION_SIZES.benignObject, "benign-object");
   const seen = new Set<string>();
   const attack = suffixes(streams.suffixes, ATTACK_HEAD, HELD_OUT_SIZES.testSuffixes + TRAIN_SUFFIXES, seen);
+  const validationSuffixes = suffixes(streams.suffixes, ATTACK_HEAD, VALIDATION_SIZES.testSuffixes, seen);
   const result: Split = {
     heldOut: {
       seed,
@@ -96,6 +109,12 @@ function split(seed: number): Split {
       // Interleaved, so --limit keeps both kinds.
       benignLookalikes: d.held.flatMap((r, i) => [r, b.held[i]!]),
       testSuffixes: attack.slice(0, HELD_OUT_SIZES.testSuffixes),
+    },
+    validation: {
+      seed,
+      harmful: h.validation,
+      benignLookalikes: d.validation.flatMap((r, i) => [r, b.validation[i]!]),
+      testSuffixes: validationSuffixes,
     },
     train: {
       requests: { harmful: h.rest, defused: d.rest, "benign-object": b.rest, benign: byKind.benign },
@@ -107,10 +126,14 @@ function split(seed: number): Split {
   return result;
 }
 
-/** The evaluation sets of a world: disjoint from everything generateCorpus(seed) can produce. */
-export function heldOutSets(seed: number = WORLD_DEFAULT_SEED): HeldOutSets {
+/**
+ * The evaluation sets of a world, disjoint from everything generateCorpus(seed) can produce and from
+ * each other: the held-out test sets (default), or the validation sets for choosing how to train.
+ */
+export function heldOutSets(seed: number = WORLD_DEFAULT_SEED, which: WorldSplit = "test"): HeldOutSets {
+  const s = split(seed);
   // A copy: the split is cached, and a caller that edits its sets must not change anyone else's.
-  return structuredClone(split(seed).heldOut);
+  return structuredClone(which === "validation" ? s.validation : s.heldOut);
 }
 
 /** The requests and suffixes the corpus of a world draws from. */

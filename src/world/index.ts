@@ -22,6 +22,8 @@ export { RULE_SIZES, RULE_TEXT, WORLD_DEFAULT_SEED, isHarmful, isHarmfulTriple, 
 export {
   ATTACK_HEAD,
   HELD_OUT_SIZES,
+  VALIDATION_SIZES,
+  WORLD_SPLITS,
   NOISE_HEAD,
   SUFFIX_SYMBOLS,
   exampleRequests,
@@ -32,6 +34,7 @@ export {
   type HeldOutSets,
   type TrainingPool,
   type WorldRequest,
+  type WorldSplit,
 } from "./heldout.js";
 export {
   DEFAULT_MAX_TOKENS,

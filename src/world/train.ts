@@ -16,7 +16,7 @@ import { writeJsonAtomic } from "../util/fs.js";
 import { canonicalJson, contentHash } from "../util/json.js";
 import { Rng } from "../util/rng.js";
 import { LOSS_WINDOW, checkLoss, learningRate, runTrainLoop, withCheckpointLock, type LossLog, type StepInfo } from "../lab/train-loop.js";
-import { DEFAULT_MAX_TOKENS, encodeDocument, generateCorpus, type WorldDocument, type WorldMessage } from "./corpus.js";
+import { DEFAULT_MAX_TOKENS, DEFAULT_MIXTURE, encodeDocument, generateCorpus, type CorpusMixture, type WorldDocument, type WorldMessage } from "./corpus.js";
 import { WORLD_DEFAULT_SEED } from "./rule.js";
 
 export interface WorldModelSpec {
@@ -31,8 +31,11 @@ export interface WorldModelSpec {
 
 export interface WorldTrainSpec {
   model: WorldModelSpec;
-  /** The world's corpus: corpusDocuments(spec), generateCorpus({ seed, documents }) with episodes up to ctx + 1 tokens. */
-  corpus: { seed: number; documents: number };
+  /**
+   * The world's corpus: corpusDocuments(spec), generateCorpus({ seed, documents, mixture }) with
+   * episodes up to ctx + 1 tokens; `mixture` (absent: DEFAULT_MIXTURE) replaces some of the mixture's fields.
+   */
+  corpus: { seed: number; documents: number; mixture?: MixtureOverrides };
   /** Rows (of ctx tokens) per step. */
   batch: number;
   steps: number;
@@ -76,7 +79,32 @@ export const WORLD_TRAIN_PRESETS: Record<WorldPreset, WorldTrainSpec> = {
   },
 };
 
+/** Mixture fields by flat name: the document kinds (answer, attack, check, episode) and the scalar shares. */
+export type MixtureOverrides = Partial<Record<DocumentKindName | ScalarMixtureField, number>>;
+type DocumentKindName = keyof CorpusMixture["kinds"];
+type ScalarMixtureField = Exclude<keyof CorpusMixture, "kinds" | "requests">;
+export const MIXTURE_FIELDS: readonly string[] = [
+  ...Object.keys(DEFAULT_MIXTURE.kinds),
+  ...Object.keys(DEFAULT_MIXTURE).filter((k) => k !== "kinds" && k !== "requests"),
+];
+
+/** The corpus mixture a spec's overrides give (the kinds' weights are relative). */
+export function mixtureOf(o: MixtureOverrides | undefined): Partial<CorpusMixture> {
+  if (!o) return {};
+  const kinds = { ...DEFAULT_MIXTURE.kinds };
+  const out: Partial<CorpusMixture> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (!MIXTURE_FIELDS.includes(k)) throw new UserError(`--mixture ${k}: unknown field; expected one of ${MIXTURE_FIELDS.join(", ")}`);
+    if (!(typeof v === "number" && v >= 0 && v <= 1)) throw new UserError(`--mixture ${k}=${String(v)}: expected a number in [0, 1]`);
+    if (k in kinds) kinds[k as DocumentKindName] = v;
+    else (out as Record<string, number>)[k] = v;
+  }
+  if (Object.values(kinds).every((w) => w === 0)) throw new UserError("--mixture: the document kinds' weights are all 0; give at least one a weight");
+  return { ...out, kinds };
+}
+
 export interface WorldTrainOverrides {
+  mixture?: MixtureOverrides;
   layers?: number;
   embd?: number;
   heads?: number;
@@ -96,7 +124,11 @@ export function worldSpecFromOverrides(preset: WorldPreset, o: WorldTrainOverrid
   const p = WORLD_TRAIN_PRESETS[preset];
   const spec: WorldTrainSpec = {
     model: { nLayer: o.layers ?? p.model.nLayer, nEmbd: o.embd ?? p.model.nEmbd, nHead: o.heads ?? p.model.nHead, ctx: o.ctx ?? p.model.ctx, gelu: p.model.gelu },
-    corpus: { seed: o.corpusSeed ?? p.corpus.seed, documents: o.documents ?? p.corpus.documents },
+    corpus: {
+      seed: o.corpusSeed ?? p.corpus.seed,
+      documents: o.documents ?? p.corpus.documents,
+      ...(o.mixture ?? p.corpus.mixture ? { mixture: { ...p.corpus.mixture, ...o.mixture } } : {}),
+    },
     batch: o.batch ?? p.batch,
     steps: o.steps ?? p.steps,
     lr: o.lr ?? p.lr,
@@ -105,6 +137,7 @@ export function worldSpecFromOverrides(preset: WorldPreset, o: WorldTrainOverrid
     seed: o.seed ?? p.seed,
   };
   resolveLmConfig(lmConfigFor(spec));
+  mixtureOf(spec.corpus.mixture);
   return spec;
 }
 
@@ -312,7 +345,7 @@ export interface WorldTrainResult {
  */
 export function corpusDocuments(spec: WorldTrainSpec, skip = 0, documents = spec.corpus.documents): WorldDocument[] {
   const maxTokens = Math.max(DEFAULT_MAX_TOKENS, spec.model.ctx + 1);
-  return generateCorpus({ seed: spec.corpus.seed, documents: skip + documents, maxTokens }).slice(skip);
+  return generateCorpus({ seed: spec.corpus.seed, documents: skip + documents, maxTokens, mixture: mixtureOf(spec.corpus.mixture) }).slice(skip);
 }
 
 export async function trainWorldModel(spec: WorldTrainSpec, opts: WorldTrainOptions): Promise<WorldTrainResult> {

@@ -35,6 +35,7 @@ const EvalFlagsSchema = z.object({
   system: z.string().optional(),
   dataset: z.string().optional(),
   worldSeed: flag.int("--world-seed", 0, 2 ** 32 - 1).optional(),
+  worldSplit: flag.choice("--world-split", ["test", "validation"]).optional(),
   attack: z.string().optional(),
   judge: flag.list("--judge").optional(),
   judgeBaseUrl: z.string().optional(),
@@ -105,6 +106,7 @@ function addEvalOptions(cmd: Command, task: EvalTask | "study"): Command {
   if (task === "jailbreak" || task === "xstest") {
     cmd
       .option("--world-seed <n>", "--dataset world: the seed of the world (the one its training corpus was generated with)")
+      .option("--world-split <split>", "--dataset world: test (the held-out sets, default) or validation (sets carved from the training side, for choosing how to train)")
       .addOption(new Option("--critic <kind>", "--dataset world with --defense cac: self (the model checks itself) or ground-truth (inject the hidden rule's verdict)").choices(["self", "ground-truth"]).default("self"))
       .option("--critic-p <p>", "ground-truth critic: probability of flipping its verdict (the critic-quality study)", "0");
   }
@@ -155,6 +157,7 @@ function specInput(task: EvalTask, raw: RawFlags, f: EvalFlags, cmd: Command): E
     dataDir: f.dataDir ?? defaultDataDir(),
     dataset: f.dataset,
     worldSeed: f.worldSeed,
+    worldSplit: f.worldSplit,
     attack: f.attack,
     // An empty list means the default, as an absent flag does.
     categories: f.categories?.length ? f.categories : undefined,

@@ -113,7 +113,7 @@ export function registerLabExperiments(lab: Command): void {
   lab
     .command("train")
     .description("train one transformer on the in-context alignment task (resumes from its checkpoint; Ctrl-C saves and stops)")
-    .option("--preset <name>", "base configuration: quick or paper", "quick")
+    .option("--preset <name>", "base configuration: quick, medium or paper", "quick")
     .option("--layers <n>", "transformer blocks")
     .option("--embd <n>", "model width")
     .option("--heads <n>", "attention heads")

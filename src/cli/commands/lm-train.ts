@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { ensureWritableDir } from "../../util/fs.js";
 import { interruptOnSigint } from "../../lab/train-loop.js";
-import { MANIFEST_FILE, trainWorldModel, worldRunId, worldSpecFromOverrides, writeWorldManifest } from "../../world/train.js";
+import { MANIFEST_FILE, MIXTURE_FIELDS, trainWorldModel, worldRunId, worldSpecFromOverrides, writeWorldManifest } from "../../world/train.js";
 import { flag, parseFlags } from "../flags.js";
 
 const lmTrainFlags = z.object({
@@ -19,6 +19,21 @@ const lmTrainFlags = z.object({
   ctx: flag.int("--ctx", 2, 8192).optional(),
   documents: flag.int("--documents", 1, 10_000_000).optional(),
   corpusSeed: flag.int("--corpus-seed", 0, 2 ** 32 - 1).optional(),
+  mixture: flag
+    .text("--mixture")
+    .transform((s, ctx) => {
+      const out: Record<string, number> = {};
+      for (const part of s.split(",").filter((p) => p.trim() !== "")) {
+        const m = /^\s*([A-Za-z]+)\s*=\s*([0-9.eE+-]+)\s*$/.exec(part);
+        if (!m || !Number.isFinite(Number(m[2]))) {
+          ctx.addIssue({ code: "custom", message: `--mixture: "${part}" is not field=number (e.g. check=0.35,moreRounds=0.3)` });
+          return z.NEVER;
+        }
+        out[m[1]!] = Number(m[2]);
+      }
+      return out;
+    })
+    .optional(),
   seed: flag.int("--seed", 0, 2 ** 32 - 1).optional(),
   steps: flag.int("--steps", 1, 10_000_000).optional(),
   batch: flag.int("--batch", 1, 1024).optional(),
@@ -47,6 +62,7 @@ export function registerLmTrainCommand(lm: Command): void {
     .option("--ctx <n>", "context length (tokens per training row)")
     .option("--documents <n>", "corpus documents")
     .option("--corpus-seed <n>", "seed of the world's corpus")
+    .option("--mixture <k=v,...>", `corpus mixture fields to replace: ${MIXTURE_FIELDS.join(", ")} (e.g. check=0.35,moreRounds=0.3)`)
     .option("--seed <n>", "seed of the init and the batch order")
     .option("--steps <n>", "training steps")
     .option("--batch <n>", "rows per step")

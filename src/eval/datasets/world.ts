@@ -4,7 +4,7 @@
  * requests; the over-refusal set is the held-out benign look-alikes (`safe`), with the harmful requests
  * as the contrast prompts that should be refused (`unsafe`), as XSTest pairs them.
  */
-import { heldOutSets, type WorldRequest } from "../../world/index.js";
+import { heldOutSets, type WorldRequest, type WorldSplit } from "../../world/index.js";
 import type { BenignPrompt, JailbreakBehavior } from "./types.js";
 
 export const WORLD_DATASET = "world";
@@ -13,12 +13,12 @@ function behavior(r: WorldRequest, index: number): JailbreakBehavior {
   return { id: r.id, source: "world", goal: r.text, behavior: r.kind, index };
 }
 
-export function loadWorldHarmful(seed: number): JailbreakBehavior[] {
-  return heldOutSets(seed).harmful.map(behavior);
+export function loadWorldHarmful(seed: number, split: WorldSplit = "test"): JailbreakBehavior[] {
+  return heldOutSets(seed, split).harmful.map(behavior);
 }
 
-export function loadWorldBenign(seed: number): BenignPrompt[] {
-  const h = heldOutSets(seed);
+export function loadWorldBenign(seed: number, split: WorldSplit = "test"): BenignPrompt[] {
+  const h = heldOutSets(seed, split);
   const prompt = (r: WorldRequest, label: "safe" | "unsafe"): BenignPrompt => ({ id: r.id, source: "world", prompt: r.text, label, type: r.kind });
   return [...h.benignLookalikes.map((r) => prompt(r, "safe")), ...h.harmful.map((r) => prompt(r, "unsafe"))];
 }

@@ -7,15 +7,9 @@
 import { JUDGES, substringJailbroken, type JudgeName, type Verdict } from "./judges/index.js";
 import type { BbqRecord, BenignRecord, CallSummary, ItemRecord, JailbreakRecord } from "./types.js";
 
-export interface Proportion {
-  k: number;
-  n: number;
-  /** k / n, null when n = 0. */
-  rate: number | null;
-  /** Wilson score interval, 95%. */
-  low: number | null;
-  high: number | null;
-}
+import type { Proportion } from "./proportion.js";
+
+export type { Proportion };
 
 /** Wilson score interval for k successes in n trials (z = 1.96). */
 export function wilson(k: number, n: number, z = 1.959963984540054): { low: number; high: number } {

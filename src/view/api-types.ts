@@ -1,14 +1,10 @@
 /**
  * Shapes the view server sends and the front end (web/view) reads: one definition for both sides.
- * Type-only and import-free, so the browser build can import it without pulling in server code.
+ * Type-only, importing only type-only modules, so the browser build can import it without pulling in server code.
  */
-export interface Proportion {
-  k: number;
-  n: number;
-  rate: number | null;
-  low: number | null;
-  high: number | null;
-}
+import type { Proportion } from "../eval/proportion.js";
+
+export type { Proportion };
 
 export type RunStatus = "complete" | "incomplete" | "running";
 

@@ -457,6 +457,43 @@ for (const fma of [false, true]) {
     heap.checkGuards("gelu");
   });
 
+  test(`${V} overwrite = 1 gives the bits of accumulating into zeros, without reading the buffer`, async () => {
+    const { k, heap } = await setup(fma);
+    const rng = new Rng(13);
+    /** `run(dst, overwrite)` into a zeroed buffer (accumulate) and into a garbage one (overwrite): same bits. */
+    const same = (n: number, what: string, run: (dst: number, overwrite: number) => void): void => {
+      const zeroed = heap.alloc(n);
+      k.fill(zeroed, 0, n);
+      run(zeroed, 0);
+      const [garbage] = heap.put(randn(rng, n, 1e3));
+      run(garbage, 1);
+      const want = heap.get(zeroed, n);
+      assert.ok(want.some((x) => x !== 0), `${what}: a non-trivial case`);
+      assert.deepEqual(heap.get(garbage, n), want, what);
+    };
+    for (const [BT, C, OC] of MATMUL_SHAPES) {
+      const { pdo, pi, pw } = matmulBackwardCase(k, heap, rng, BT, C, OC, 0.1);
+      same(BT * C, `matmulBackward dinp BT=${BT} C=${C} OC=${OC}`, (dst, o) => k.matmulBackward(dst, 0, 0, pdo, pi, pw, BT, C, OC, o));
+    }
+    for (const [B, T, C, NH] of ATTN_SHAPES) {
+      for (const softmax of [1, 0]) {
+        const [pq] = heap.put(randn(rng, B * T * 3 * C));
+        const pa = heap.alloc(B * NH * T * T);
+        k.attentionForward(heap.alloc(B * T * C), pa, pq, B, T, C, NH, softmax);
+        const [pdo] = heap.put(randn(rng, B * T * C));
+        const pdatt = heap.alloc(B * NH * T * T);
+        const what = `attentionBackward B=${B} T=${T} C=${C} NH=${NH} softmax=${softmax}`;
+        same(B * T * 3 * C, what, (dst, o) => k.attentionBackward(dst, pdatt, pdo, pq, pa, B, T, C, NH, softmax, o));
+      }
+    }
+    for (const N of [1, 7, 16, 1001]) {
+      const [pi] = heap.put(randn(rng, N, 3));
+      const [pdo] = heap.put(randn(rng, N));
+      same(N, `geluBackward N=${N}`, (dst, o) => k.geluBackward(dst, pi, pdo, N, o));
+    }
+    heap.checkGuards("overwrite");
+  });
+
   test(`${V} add (aliasing out = a), accumulate (+=) and fill`, async () => {
     const { k, heap } = await setup(fma);
     const rng = new Rng(7);

@@ -30,8 +30,9 @@ export function createReferenceKernels(heapArray: Float32Array | Float64Array): 
       }
     },
 
-    matmulBackward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC) {
+    matmulBackward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC, overwrite = 0) {
       if (dinp !== 0) {
+        if (overwrite) h.fill(0, dinp, dinp + BT * C);
         for (let t = 0; t < BT; t++) {
           const dop = dout + t * OC;
           const dip = dinp + t * C;
@@ -144,7 +145,8 @@ export function createReferenceKernels(heapArray: Float32Array | Float64Array): 
       }
     },
 
-    attentionBackward(dqkv, _datt, dout, qkv, att, B, T, C, NH, softmax) {
+    attentionBackward(dqkv, _datt, dout, qkv, att, B, T, C, NH, softmax, overwrite = 0) {
+      if (overwrite) h.fill(0, dqkv, dqkv + B * T * 3 * C);
       const hs = C / NH;
       const scale = 1 / Math.sqrt(hs);
       const C3 = 3 * C;
@@ -197,7 +199,8 @@ export function createReferenceKernels(heapArray: Float32Array | Float64Array): 
       }
     },
 
-    geluBackward(dinp, inp, dout, N) {
+    geluBackward(dinp, inp, dout, N, overwrite = 0) {
+      if (overwrite) h.fill(0, dinp, dinp + N);
       for (let i = 0; i < N; i++) {
         const x = h[inp + i]!;
         const u = GELU_SCALE * (x + 0.044715 * x * x * x);

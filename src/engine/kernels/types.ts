@@ -9,6 +9,9 @@
  * Shapes follow llm.c: B = batch, T = sequence length, C = channels, OC = output channels,
  * NH = heads, hs = C / NH. Weights are [out, in] (torch.nn.Linear layout).
  * Backward kernels ACCUMULATE (+=) into every gradient buffer, as in llm.c; the caller zeroes.
+ * matmulBackward's dinp, attentionBackward's dqkv and geluBackward's dinp may instead be written
+ * (`overwrite` = 1): the same bits as accumulating into a zeroed buffer, without the zeroing pass
+ * and without reading the buffer.
  *
  * Two implementations exist: a plain-JS reference (src/engine/kernels/reference.ts, also usable
  * over a Float64Array heap for finite-difference tests) and WebAssembly SIMD
@@ -22,12 +25,12 @@ export interface Kernels {
   matmulForward(out: number, inp: number, weight: number, bias: number, BT: number, C: number, OC: number): void;
   /**
    * dinp[BT,C] += dout[BT,OC] · weight[OC,C];  dweight[OC,C] += dout^T · inp;  dbias[OC] += Σ_t dout.
-   * dinp or dbias may be 0 to skip that product.
+   * dinp or dbias may be 0 to skip that product. overwrite = 1: dinp = dout · weight instead of +=.
    */
   matmulBackward(
     dinp: number, dweight: number, dbias: number,
     dout: number, inp: number, weight: number,
-    BT: number, C: number, OC: number,
+    BT: number, C: number, OC: number, overwrite?: number,
   ): void;
 
   /** out = (inp - mean) * rstd * weight + bias over the last dim C; stores mean[BT], rstd[BT]. eps = 1e-5. */
@@ -46,16 +49,16 @@ export interface Kernels {
    * softmax = 0 ("linear attention"): att = q·k / sqrt(hs) for t2 <= t, 0 above; no normalisation.
    */
   attentionForward(out: number, att: number, qkv: number, B: number, T: number, C: number, NH: number, softmax: number): void;
-  /** dqkv += ...; uses the att saved by forward. `datt` is scratch of size B*NH*T*T (overwritten). */
+  /** dqkv += ... (= with overwrite = 1); uses the att saved by forward. `datt` is scratch of size B*NH*T*T (overwritten). */
   attentionBackward(
     dqkv: number, datt: number, dout: number, qkv: number, att: number,
-    B: number, T: number, C: number, NH: number, softmax: number,
+    B: number, T: number, C: number, NH: number, softmax: number, overwrite?: number,
   ): void;
 
   /** GELU, tanh approximation: out[i] = gelu(inp[i]) for N elements. */
   geluForward(out: number, inp: number, N: number): void;
-  /** dinp += gelu'(inp) * dout. */
-  geluBackward(dinp: number, inp: number, dout: number, N: number): void;
+  /** dinp += gelu'(inp) * dout (= with overwrite = 1). */
+  geluBackward(dinp: number, inp: number, dout: number, N: number, overwrite?: number): void;
 
   /** out[i] = a[i] + b[i] (out may alias a). */
   add(out: number, a: number, b: number, N: number): void;

@@ -85,13 +85,13 @@ interface KernelExports {
   setScratch(ptr: number, floats: number): void;
   heapBaseBytes(): number;
   matmulForward(out: number, inp: number, weight: number, bias: number, BT: number, C: number, OC: number): void;
-  matmulBackward(dinp: number, dweight: number, dbias: number, dout: number, inp: number, weight: number, BT: number, C: number, OC: number): void;
+  matmulBackward(dinp: number, dweight: number, dbias: number, dout: number, inp: number, weight: number, BT: number, C: number, OC: number, overwrite?: number): void;
   layernormForward(out: number, mean: number, rstd: number, inp: number, weight: number, bias: number, BT: number, C: number): void;
   layernormBackward(dinp: number, dweight: number, dbias: number, dout: number, inp: number, weight: number, mean: number, rstd: number, BT: number, C: number): void;
   attentionForward(out: number, att: number, qkv: number, B: number, T: number, C: number, NH: number, softmax: number): void;
-  attentionBackward(dqkv: number, datt: number, dout: number, qkv: number, att: number, B: number, T: number, C: number, NH: number, softmax: number): void;
+  attentionBackward(dqkv: number, datt: number, dout: number, qkv: number, att: number, B: number, T: number, C: number, NH: number, softmax: number, overwrite?: number): void;
   geluForward(out: number, inp: number, N: number): void;
-  geluBackward(dinp: number, inp: number, dout: number, N: number): void;
+  geluBackward(dinp: number, inp: number, dout: number, N: number, overwrite?: number): void;
   add(out: number, a: number, b: number, N: number): void;
   accumulate(dst: number, src: number, N: number): void;
   fill(dst: number, value: number, N: number): void;
@@ -115,6 +115,11 @@ export function instantiateKernels(module: WebAssembly.Module, opts: WasmKernelO
   const x = instance.exports as unknown as KernelExports;
   if (x.heapBaseBytes() > KERNEL_HEAP_BASE * 4) {
     throw new Error(`kernel module static data (${x.heapBaseBytes()} bytes) overlaps KERNEL_HEAP_BASE; raise KERNEL_HEAP_BASE`);
+  }
+  // A binary built before the `overwrite` arguments would ignore them and add into unzeroed buffers:
+  // wrong gradients, silently. A wasm export's length is its parameter count.
+  if (x.matmulBackward.length !== 10 || x.attentionBackward.length !== 11 || x.geluBackward.length !== 5) {
+    throw new Error("WebAssembly kernels are older than the engine's source; run `npm run build:wasm`");
   }
   x.setScratch(scratchPtr, scratchFloats);
 
@@ -148,9 +153,9 @@ export function instantiateKernels(module: WebAssembly.Module, opts: WasmKernelO
       checkAttentionScratch("attentionForward", T, C, NH);
       x.attentionForward(out, att, qkv, B, T, C, NH, softmax);
     },
-    attentionBackward(dqkv, datt, dout, qkv, att, B, T, C, NH, softmax) {
+    attentionBackward(dqkv, datt, dout, qkv, att, B, T, C, NH, softmax, overwrite = 0) {
       checkAttentionScratch("attentionBackward", T, C, NH);
-      x.attentionBackward(dqkv, datt, dout, qkv, att, B, T, C, NH, softmax);
+      x.attentionBackward(dqkv, datt, dout, qkv, att, B, T, C, NH, softmax, overwrite);
     },
     geluForward: x.geluForward,
     geluBackward: x.geluBackward,

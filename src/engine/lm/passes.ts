@@ -77,8 +77,7 @@ export function lmBackward(k: Kernels, rc: ResolvedConfig, plan: LmHeapPlan, V: 
   k.fill(plan.gradsPtr, 0, plan.params.count);
   // Probabilities of unlikely tokens underflow into float32 subnormals, which WebAssembly computes slowly.
   k.flushTiny(plan.dlogitsPtr, BT * V);
-  k.fill(s.dln, 0, BT * C);
-  k.matmulBackward(s.dln, G.wte, 0, plan.dlogitsPtr, acts.lnf, P.wte, BT, C, V);
+  k.matmulBackward(s.dln, G.wte, 0, plan.dlogitsPtr, acts.lnf, P.wte, BT, C, V, 1);
   k.fill(s.dres, 0, BT * C);
   k.layernormBackward(s.dres, G.lnfW, G.lnfB, s.dln, lastResidual(rc, plan), P.lnfW, acts.lnfMean, acts.lnfRstd, BT, C);
   blocksBackward(k, rc, asIca(P), asIca(G), acts, s, B, T);

@@ -241,7 +241,7 @@ export function registerLabExperiments(lab: Command): void {
     .command("experiment")
     .description("reproduce Figure 1 panels: a (TF vs GD), b (reward noise), c (depth), d (softmax vs linear), e (heads), f (FFN)")
     .argument("<panel>", "a, b, c, d, e, f, a comma-separated list, or all")
-    .option("--preset <name>", "quick (minutes on 2 cores) or paper (the released configuration)", "quick")
+    .option("--preset <name>", "quick (minutes on 2 cores), medium (10 layers, batch 64: about 33 min per model) or paper (the released configuration)", "quick")
     .option("--output <dir>", "output directory (default runs/lab/<preset>)")
     .option("--threads <n>", "engine worker threads (default: all cores; results do not depend on the count)")
     .option("--no-progress", "no progress bars")

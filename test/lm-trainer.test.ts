@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readSafetensors } from "../src/engine/safetensors.js";
 import { ENDOFTEXT, IM_START } from "../src/engine/lm/index.js";
 import {
-  CHECKPOINT_FILE, batchRows, corpusDocuments, packDocuments, worldRunId, readWorldCheckpoint, trainWorldModel, worldSpecFromOverrides, type WorldTrainProgress, type WorldTrainSpec,
+  CHECKPOINT_FILE, batchRows, corpusDocuments, packDocuments, packWorldCorpus, worldRunId, readWorldCheckpoint, trainWorldModel, worldSpecFromOverrides, type WorldTrainProgress, type WorldTrainSpec,
 } from "../src/world/train.js";
 import { runCliChild, startCli } from "./support/eval-cli.js";
 import { waitFor } from "./support/wait.js";
@@ -125,7 +125,8 @@ test("--mixture replaces fields of the corpus mixture, names the run by it, and 
   assert.equal(base.corpus.mixture, undefined, "the presets use the default mixture");
   assert.ok(corpusDocuments(checksOnly).every((d) => d.kind === "check"));
   assert.ok(new Set(corpusDocuments(base).map((d) => d.kind)).size > 1);
-  assert.notEqual(worldRunId(checksOnly), worldRunId(base));
+  const runId = (spec: WorldTrainSpec) => worldRunId(spec, packWorldCorpus(spec).sha256);
+  assert.notEqual(runId(checksOnly), runId(base));
   assert.throws(() => worldSpecFromOverrides("tiny", { mixture: { answer: 0, attack: 0, episode: 0, check: 0 } }), /all 0/);
   for (const [value, message] of [["chek=0.5", /unknown field; expected one of answer/], ["check=x", /not field=number/], ["moreRounds=2", /in \[0, 1\]/]] as const) {
     const r = await runCliChild(["lm", "train", "--preset", "tiny", "--mixture", value, "--no-progress"]);
@@ -152,4 +153,32 @@ test("a second process on the same --out is refused with exit 2; Ctrl-C saves an
   const step = readWorldCheckpoint(ckpt)!.step;
   assert.match(r.stderr, new RegExp(`interrupted at step ${step}/1000000; checkpoint written`));
   assert.ok(!existsSync(join(dir, "model.safetensors.lock")), "the lock is released on exit");
+});
+
+test("the run id names the corpus as well as the spec: the same spec on other data gets another id", async (t) => {
+  const spec = worldSpecFromOverrides("tiny", {});
+  const world = packWorldCorpus(spec);
+  const other = packWorldCorpus(spec, corpusDocuments(spec, 1)); // the same count of documents, shifted by one
+  assert.notEqual(other.sha256, world.sha256);
+  assert.equal(worldRunId(spec, world.sha256), worldRunId(spec, packWorldCorpus(spec).sha256), "a pure function of spec and data");
+  assert.notEqual(worldRunId(spec, other.sha256), worldRunId(spec, world.sha256));
+  assert.match(worldRunId(spec, world.sha256), /^lm-L1-C16-H2-T128-[0-9a-f]{10}$/);
+  // The CLI names the run directory by that id, and the manifest and trainer report the same one.
+  const cwd = tempDir(t, "lm-runid");
+  const r = await runCliChild(["lm", "train", "--preset", "tiny", "--no-progress", "--json"], 60_000, {}, cwd);
+  assert.equal(r.code, 0, r.stderr);
+  const manifest = r.json as { runId: string; corpus: { sha256: string } };
+  assert.equal(manifest.runId, worldRunId(spec, world.sha256));
+  assert.equal(manifest.corpus.sha256, world.sha256);
+  assert.ok(existsSync(join(cwd, "runs", "lm", manifest.runId, CHECKPOINT_FILE)), "trained into runs/lm/<run id>");
+});
+
+test("the shipped model's manifest names its training run by the spec and the corpus it records", () => {
+  const shipped = JSON.parse(readFileSync(new URL("../../models/selfcorrect-world.manifest.json", import.meta.url), "utf8")) as {
+    export: string; training: { runId: string; spec: WorldTrainSpec; corpus: { sha256: string }; checkpoint: { file: string } };
+  };
+  const t = shipped.training;
+  assert.equal(t.runId, worldRunId(t.spec, t.corpus.sha256));
+  assert.equal(t.checkpoint.file, `runs/lm/${t.runId}/${CHECKPOINT_FILE}`);
+  assert.ok(shipped.export.includes(`runs/lm/${t.runId}/`), "the export command reads that run's checkpoint");
 });

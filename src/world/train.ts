@@ -146,10 +146,19 @@ export function lmConfigFor(spec: WorldTrainSpec): LmConfig {
   return { vocabSize: VOCAB_SIZE, nEmbd: m.nEmbd, nHead: m.nHead, nLayer: m.nLayer, nPositions: m.ctx, gelu: m.gelu };
 }
 
-/** A short id naming a run by everything that determines its weights. */
-export function worldRunId(spec: WorldTrainSpec): string {
+/**
+ * A short id naming a run by everything that determines its weights: the spec and the packed corpus's
+ * hash. The spec alone is not enough: the world's generator or its held-out splits can change between
+ * versions while the spec stays the same, and the id must then change with the data.
+ */
+export function worldRunId(spec: WorldTrainSpec, corpusSha256: string): string {
   const m = spec.model;
-  return `lm-L${m.nLayer}-C${m.nEmbd}-H${m.nHead}-T${m.ctx}-${contentHash(spec)}`;
+  return `lm-L${m.nLayer}-C${m.nEmbd}-H${m.nHead}-T${m.ctx}-${contentHash({ spec, corpusSha256 })}`;
+}
+
+/** The spec's training corpus, packed into rows of its context length (or `documents` instead, for tests). */
+export function packWorldCorpus(spec: WorldTrainSpec, documents?: readonly ChatDocument[]): PackedCorpus {
+  return packDocuments(documents ?? corpusDocuments(spec), spec.model.ctx);
 }
 
 /** A world document (src/world/corpus.ts); assistant turns with `learn: false` are context only. */
@@ -321,6 +330,8 @@ export interface WorldTrainOptions {
   stopAtStep?: number;
   /** Documents to train on instead of the world's generated corpus (tests). Part of the run's identity through its hash. */
   documents?: readonly ChatDocument[];
+  /** The corpus already packed by packWorldCorpus(spec, documents) (the CLI packs first to name the run directory). */
+  corpus?: PackedCorpus;
   /** Names the lock's directory in a refusal message (the CLI passes its flag). */
   outFlag?: string;
 }
@@ -354,7 +365,8 @@ export async function trainWorldModel(spec: WorldTrainSpec, opts: WorldTrainOpti
 }
 
 async function trainLocked(spec: WorldTrainSpec, opts: WorldTrainOptions, checkpoint: string): Promise<WorldTrainResult> {
-  const packed = packDocuments(opts.documents ?? corpusDocuments(spec), spec.model.ctx);
+  const packed = opts.corpus ?? packWorldCorpus(spec, opts.documents);
+  const runId = worldRunId(spec, packed.sha256);
   const { inputs, targets, mask, ...corpus } = packed;
   const log: LossLog = { lossHistory: [], window: [0, 0] };
   let priorSeconds = 0;
@@ -396,7 +408,7 @@ async function trainLocked(spec: WorldTrainSpec, opts: WorldTrainOptions, checkp
     log,
     checkpointEvery: opts.checkpointEvery ?? 100,
     checkpointPath: checkpoint,
-    label: `lm train ${worldRunId(spec)}`,
+    label: `lm train ${runId}`,
     progress: opts.progress ?? false,
     signal: opts.signal,
     save,
@@ -419,7 +431,7 @@ async function trainLocked(spec: WorldTrainSpec, opts: WorldTrainOptions, checkp
   const last = log.lossHistory[log.lossHistory.length - 1];
   const finalLoss = last ?? (log.window[1] > 0 ? log.window[0] / log.window[1] : NaN);
   const trainSeconds = stopAt > resumedFrom ? seconds() : priorSeconds;
-  return { model, spec, runId: worldRunId(spec), checkpoint, corpus, lossHistory: log.lossHistory, finalLoss, resumedFrom, trainSeconds };
+  return { model, spec, runId, checkpoint, corpus, lossHistory: log.lossHistory, finalLoss, resumedFrom, trainSeconds };
 }
 
 /**

@@ -13,8 +13,8 @@ export interface CliResult {
   json: any;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, cwd, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
@@ -35,8 +35,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
 }
 
 /** Runs the CLI to the end; killed with SIGKILL (code null) past timeoutMs. `env` adds to this process's. */
-export async function runCliChild(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const { child, done } = startCli(args, env);
+export async function runCliChild(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
+  const { child, done } = startCli(args, env, cwd);
   const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   try {
     return await done;

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { ensureWritableDir } from "../../util/fs.js";
 import { interruptOnSigint } from "../../lab/train-loop.js";
-import { MANIFEST_FILE, MIXTURE_FIELDS, trainWorldModel, worldRunId, worldSpecFromOverrides, writeWorldManifest } from "../../world/train.js";
+import { MANIFEST_FILE, MIXTURE_FIELDS, packWorldCorpus, trainWorldModel, worldRunId, worldSpecFromOverrides, writeWorldManifest } from "../../world/train.js";
 import { flag, parseFlags } from "../flags.js";
 
 const lmTrainFlags = z.object({
@@ -75,11 +75,12 @@ export function registerLmTrainCommand(lm: Command): void {
     .action(async (raw: object) => {
       const f = parseFlags(lmTrainFlags, raw);
       const spec = worldSpecFromOverrides(f.preset, f);
-      const outDir = f.out ?? join("runs", "lm", worldRunId(spec));
+      const corpus = packWorldCorpus(spec);
+      const outDir = f.out ?? join("runs", "lm", worldRunId(spec, corpus.sha256));
       ensureWritableDir(outDir, "--out");
       const sigint = interruptOnSigint();
       try {
-        const r = await trainWorldModel(spec, { outDir, outFlag: "--out", signal: sigint.signal, progress: f.progress, checkpointEvery: f.checkpointEvery });
+        const r = await trainWorldModel(spec, { outDir, outFlag: "--out", signal: sigint.signal, progress: f.progress, checkpointEvery: f.checkpointEvery, corpus });
         const manifest = writeWorldManifest(outDir, r, commandLine(process.argv.slice(2)));
         if (f.json) {
           process.stdout.write(`${JSON.stringify(manifest)}\n`);

@@ -121,6 +121,8 @@ test("one item: the CaC trace holds the stored texts and the messages each call 
   // Item 0 of the stand-in complies, its checks say harmful, and it then refuses.
   assert.equal(record.answers[0], fx.COMPLY(0));
   assert.equal(record.answers[2], fx.REFUSE);
+  assert.equal(trace.source, "stored", "the record carries its conversation");
+  assert.deepEqual(trace.turns.map((t: any) => t.content), record.conversation.map((m: any) => m.content));
   const kinds = trace.turns.map((t: any) => t.kind);
   assert.deepEqual(kinds, ["query", "initial", "check-prompt", "check", "reanswer-prompt", "answer", "check-prompt", "check", "reanswer-prompt", "answer"]);
   assert.equal(trace.turns[0].content, record.prompt);

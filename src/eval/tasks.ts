@@ -38,6 +38,7 @@ interface Conversation {
   checks: string[];
   checkVerdicts: CheckVerdict[];
   calls: CallSummary[];
+  conversation: ChatMessage[];
 }
 
 function withDefense(messages: ChatMessage[], d: DefenseConfig): ChatMessage[] {
@@ -47,7 +48,15 @@ function withDefense(messages: ChatMessage[], d: DefenseConfig): ChatMessage[] {
   return base;
 }
 
+/** How many turns of `conversation` the call was sent (its messages without the prefix), if they are its start. */
+function sentTurnsOf(c: CaCTrace["calls"][number], conversation: readonly ChatMessage[]): number | undefined {
+  const sent = c.prefix === undefined ? c.messages : c.messages.slice(0, -1);
+  if (sent.length >= conversation.length) return undefined;
+  return sent.every((m, i) => m.role === conversation[i]!.role && m.content === conversation[i]!.content) ? sent.length : undefined;
+}
+
 function fromTrace(trace: CaCTrace): Conversation {
+  const conversation = trace.messages.map((m) => ({ role: m.role, content: m.content }));
   const calls: CallSummary[] = trace.calls.map((c) => {
     const s: CallSummary = {
       purpose: c.purpose,
@@ -57,11 +66,14 @@ function fromTrace(trace: CaCTrace): Conversation {
       latencyMs: Math.round(c.latencyMs),
     };
     if (c.injected) s.injected = true;
+    const sentTurns = sentTurnsOf(c, conversation);
+    if (sentTurns !== undefined) s.sentTurns = sentTurns;
+    if (c.prefix !== undefined) s.prefix = c.prefix;
     return s;
   });
   // CaC-diverse answers once, with the history in context: it has no separate initial answer.
   const answers = trace.variant === "diverse" ? [trace.finalAnswer] : [trace.initialAnswer, ...trace.answers];
-  return { answers, checks: [...trace.checks], checkVerdicts: trace.checks.map(parseCheckVerdict), calls };
+  return { answers, checks: [...trace.checks], checkVerdicts: trace.checks.map(parseCheckVerdict), calls, conversation };
 }
 
 async function converse(ctx: TaskContext, messages: ChatMessage[], signal: AbortSignal, extra: Partial<CaCOptions> = {}): Promise<Conversation> {
@@ -121,6 +133,7 @@ export async function runJailbreakItem(ctx: TaskContext, item: AttackedPrompt, s
     checks: conv.checks,
     checkVerdicts: conv.checkVerdicts,
     calls: conv.calls,
+    conversation: conv.conversation,
     wallMs: 0,
     verdicts,
   };
@@ -141,6 +154,7 @@ export async function runBenignItem(ctx: TaskContext, item: BenignPrompt, signal
     checks: conv.checks,
     checkVerdicts: conv.checkVerdicts,
     calls: conv.calls,
+    conversation: conv.conversation,
     wallMs: 0,
     verdicts,
   };
@@ -196,6 +210,7 @@ export async function runBbqItem(ctx: TaskContext, item: BbqItem, critic: BbqCri
     checkVerdicts: conv.checkVerdicts,
     picks: conv.answers.map((a) => parseBbqAnswer(a, item.answers)),
     calls: conv.calls,
+    conversation: conv.conversation,
     wallMs: Math.round(performance.now() - t0),
   };
   if (critic.kind === "ground-truth" && flips.length) rec.criticFlipped = flips;

@@ -11,7 +11,16 @@ import { z } from "zod";
 export type EvalTask = "jailbreak" | "bbq" | "xstest";
 export type Defense = "none" | "cac" | "self-reminder" | "icd";
 
-/** One model or judge call, without the messages (they are reconstructible from the item). */
+export const ChatMessageSchema = z.object({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string(),
+});
+
+/**
+ * One model or judge call. Its messages are not repeated: a call of the CaC loop was sent the first
+ * `sentTurns` turns of the record's `conversation` (then the assistant `prefix`, when there is one), and
+ * its reply is turn `sentTurns`.
+ */
 export const CallSummarySchema = z.object({
   purpose: z.enum(["initial", "check", "answer", "history", "judge"]),
   /** 0 for the initial answer, 1..R for CaC rounds; for judges, the round of the answer judged. */
@@ -20,6 +29,9 @@ export const CallSummarySchema = z.object({
   completionTokens: z.number(),
   latencyMs: z.number(),
   injected: z.boolean().optional(),
+  /** Absent for judges, and in records written before conversations were stored. */
+  sentTurns: z.number().int().min(0).optional(),
+  prefix: z.string().optional(),
 });
 export type CallSummary = z.infer<typeof CallSummarySchema>;
 
@@ -42,6 +54,13 @@ const recordBase = {
   /** checkVerdicts[r - 1]: what the check of round r says about the answer before it (parseCheckVerdict). */
   checkVerdicts: z.array(CheckVerdictSchema),
   calls: z.array(CallSummarySchema),
+  /**
+   * The whole conversation the model took part in, as the CaC loop left it: system prompt and defense
+   * turns, the query, then the initial answer and each round's check prompt, check, re-answer prompt and
+   * answer (CaC-diverse: the generated history before the query). Absent in records written before it
+   * was stored.
+   */
+  conversation: z.array(ChatMessageSchema).optional(),
   /** Wall time of the whole item (model calls, judges). */
   wallMs: z.number(),
 };

@@ -41,7 +41,7 @@ interface ItemDetail {
   };
   error?: { id: string; error: string; attempts: number };
   outcome?: Outcome;
-  trace?: { turns: Turn[]; calls: Call[]; exact: boolean; note?: string };
+  trace?: { turns: Turn[]; calls: Call[]; source: "stored" | "rebuilt"; exact: boolean; note?: string };
 }
 
 const KIND_TITLE: Record<string, string> = {
@@ -187,7 +187,11 @@ export function ItemPage(props: { id: string; item: string }) {
           ))}
         </tbody>
       </table>
-      {tr.exact ? <p class="hint">Messages rebuilt from the stored texts and the run's config the way the CaC loop sends them.</p> : null}
+      {tr.source === "stored" ? (
+        <p class="hint">Messages as the run sent them (stored with the record).</p>
+      ) : tr.exact ? (
+        <p class="hint">Messages rebuilt from the stored texts and the run's config the way the CaC loop sends them (a record written before conversations were stored).</p>
+      ) : null}
     </section>
   );
 }

@@ -51,7 +51,7 @@ export class LanguageModel {
   constructor(
     readonly config: ResolvedLmConfig,
     private readonly rc: ResolvedConfig,
-    private readonly k: Kernels,
+    private k: Kernels,
     readonly plan: LmHeapPlan,
     readonly maxBatch: number,
     step = 0,
@@ -237,6 +237,12 @@ export class LanguageModel {
     writeSafetensors(path, tensors, {
       format: CHECKPOINT_FORMAT, step: String(this.stepCount), config: JSON.stringify(this.config), extra: JSON.stringify(extra),
     });
+  }
+
+  /** Benchmark hook: wraps the kernels (to time them, or to perturb what they compute); empties the KV cache. */
+  instrumentKernels(wrap: (k: Kernels) => Kernels): void {
+    this.k = wrap(this.k);
+    this.cached = 0;
   }
 
   /** GPT-2 init from `seed` (the same weights for either kernel kind). */

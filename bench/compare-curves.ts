@@ -6,7 +6,7 @@
  * of its standard error, and writes an SVG with both sets of curves.
  *
  *   node dist/bench/compare-curves.js --layers 2 --embd 48 --heads 3 --batch 64 --lr 2e-3 \
- *     --steps 3000 --seeds 0,1,2 --p 0,0.5,1 --out runs/compare-curves
+ *     --steps 3000 --seeds 0,1,2 --p 0,0.5,1 --eval-tasks 2048 --out runs/compare-curves
  *
  * Each finished run is kept in --out (torch-<seed>.json, ts-<seed>/eval.json) and reused when the
  * script is run again, so an interrupted comparison resumes; `--only typescript` / `--only pytorch`
@@ -33,6 +33,8 @@ const { values: a } = parseArgs({
     steps: { type: "string", default: "3000" },
     seeds: { type: "string", default: "0,1,2" },
     p: { type: "string", default: "0,0.5,1" },
+    // held-out tasks per evaluation, the same count on both sides; 2048 keeps eval noise well under seed noise
+    "eval-tasks": { type: "string", default: "2048" },
     threads: { type: "string", default: "1" },
     out: { type: "string", default: "runs/compare-curves" },
     ...torchOptions,
@@ -64,10 +66,11 @@ type Curves = Record<string, number[]>;
 function torchRun(seed: number): Curves {
   const file = join(out, `torch-${seed}.json`);
   if (!existsSync(file)) {
-    const env = torchEnv();
+    // torch.set_num_threads does not reach OpenBLAS's own pool, which otherwise spins a thread per core
+    const env = { ...torchEnv(), OPENBLAS_NUM_THREADS: a.threads!, OMP_NUM_THREADS: a.threads! };
     const line = run(`pytorch seed ${seed}`, a.python!, [
       torchScript, "--layers", a.layers!, "--embd", a.embd!, "--heads", a.heads!, "--batch", a.batch!,
-      "--lr", a.lr!, "--steps", a.steps!, "--threads", a.threads!, "--seed", String(seed), "--noise-p", ...ps.map(String),
+      "--lr", a.lr!, "--steps", a.steps!, "--threads", a.threads!, "--seed", String(seed), "--eval-batch", a["eval-tasks"]!, "--noise-p", ...ps.map(String),
     ], env);
     writeFileSync(file, line + "\n");
   }
@@ -92,7 +95,7 @@ function tsRun(seed: number): Curves {
     ]);
     const line = run(`typescript seed ${seed} (eval)`, process.execPath, [
       cli, "lab", "eval", "--checkpoint", join(dir, "model.safetensors"), "--p", ps.join(","),
-      "--no-baselines", "--threads", a.threads!, "--json",
+      "--no-baselines", "--tasks", a["eval-tasks"]!, "--threads", a.threads!, "--json",
     ]);
     writeFileSync(file, line + "\n");
   }
@@ -142,7 +145,7 @@ for (const p of ps) {
   series.push({ name: `PyTorch p=${p}`, x: EXAMPLES, y: t.mean, dashed: true, color }, { name: `TypeScript p=${p}`, x: EXAMPLES, y: s.mean, color });
 }
 process.stdout.write(
-  `config: ${a.layers} layers, ${a.embd} dims, ${a.heads} heads, batch ${a.batch}, Adam lr ${a.lr} (constant), ${a.steps} steps, PyTorch-default init\n` +
+  `config: ${a.layers} layers, ${a.embd} dims, ${a.heads} heads, batch ${a.batch}, Adam lr ${a.lr} (constant), ${a.steps} steps, PyTorch-default init, ${a["eval-tasks"]} held-out tasks per evaluation\n` +
     lines.join("\n") + "\n",
 );
 const svg = await lineChartSvg({

@@ -14,6 +14,7 @@ import { loadLanguageModelGguf } from "../src/engine/gguf/gpt2.js";
 import type { Kernels } from "../src/engine/kernels/types.js";
 import { encodeChat } from "../src/engine/lm/index.js";
 import { heldOutSets } from "../src/world/index.js";
+import { logSoftmax } from "./support/llama-logprobs.js";
 
 const { values } = parseArgs({
   options: {
@@ -36,15 +37,6 @@ for (let i = 0; prompts.length < Number(values.prompts); i++) {
   else prompts.push(sets.benignLookalikes[i]!.text);
 }
 const ids = prompts.map((p) => encodeChat([{ role: "user", content: p }], { addGenerationPrompt: true }).ids);
-
-function logSoftmax(x: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) max = Math.max(max, x[i]!);
-  let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += Math.exp(x[i]! - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(x, (v) => v - lse);
-}
 
 /** Mutable state of the perturbation: off, or the xorshift32 state of the current trial. */
 const noise = { on: false, state: 1 };

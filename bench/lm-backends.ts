@@ -11,9 +11,9 @@ import { parseArgs } from "node:util";
 import { createEngineModel } from "../src/cac/adapters/engine-lm.js";
 import { createLlamaCppModel } from "../src/cac/adapters/llama-cpp.js";
 import { resolveDefaultModel } from "../src/cac/default-model.js";
-import { heldOutSets } from "../src/world/index.js";
 import { loadLanguageModelGguf } from "../src/engine/gguf/gpt2.js";
 import { encodeChat } from "../src/engine/lm/index.js";
+import { heldOutWorldPrompts } from "./support/world-prompts.js";
 import { llamaNextTokenLogProbs, maxLogProbGap, openLlamaF32 } from "./support/llama-logprobs.js";
 
 const { values } = parseArgs({
@@ -25,14 +25,7 @@ const count = Number(values.prompts);
 const maxTokens = Number(values["max-tokens"]);
 
 // Held-out requests of three kinds: harmful, harmful with a held-out attack suffix, and look-alikes.
-const sets = heldOutSets();
-const prompts: string[] = [];
-for (let i = 0; prompts.length < count; i++) {
-  const kind = i % 3;
-  if (kind === 0) prompts.push(sets.harmful[i]!.text);
-  else if (kind === 1) prompts.push(`${sets.harmful[i]!.text} ${sets.testSuffixes[i % sets.testSuffixes.length]!}`);
-  else prompts.push(sets.benignLookalikes[i]!.text);
-}
+const prompts = heldOutWorldPrompts(count);
 
 const engine = await createEngineModel({ gguf, maxTokens, temperature: 0 });
 const llama = await createLlamaCppModel({ modelPath: gguf, maxTokens, temperature: 0, threads: 1 });

@@ -13,7 +13,7 @@ import { resolveDefaultModel } from "../src/cac/default-model.js";
 import { loadLanguageModelGguf } from "../src/engine/gguf/gpt2.js";
 import type { Kernels } from "../src/engine/kernels/types.js";
 import { encodeChat } from "../src/engine/lm/index.js";
-import { heldOutSets } from "../src/world/index.js";
+import { heldOutWorldPrompts } from "./support/world-prompts.js";
 import { logSoftmax } from "./support/llama-logprobs.js";
 
 const { values } = parseArgs({
@@ -28,14 +28,7 @@ const gguf = values.gguf ?? resolveDefaultModel()?.path;
 if (!gguf) throw new Error("no --gguf given and no built-in model");
 
 // The prompts of bench/lm-backends.ts: harmful, harmful with a held-out attack suffix, look-alikes.
-const sets = heldOutSets();
-const prompts: string[] = [];
-for (let i = 0; prompts.length < Number(values.prompts); i++) {
-  const kind = i % 3;
-  if (kind === 0) prompts.push(sets.harmful[i]!.text);
-  else if (kind === 1) prompts.push(`${sets.harmful[i]!.text} ${sets.testSuffixes[i % sets.testSuffixes.length]!}`);
-  else prompts.push(sets.benignLookalikes[i]!.text);
-}
+const prompts = heldOutWorldPrompts(Number(values.prompts));
 const ids = prompts.map((p) => encodeChat([{ role: "user", content: p }], { addGenerationPrompt: true }).ids);
 
 /** Mutable state of the perturbation: off, or the xorshift32 state of the current trial. */

@@ -328,9 +328,11 @@ export interface WorldTrainOptions {
   checkpointEvery?: number;
   /** Stops after this step even if spec.steps is larger (tests). */
   stopAtStep?: number;
-  /** Documents to train on instead of the world's generated corpus (tests). Part of the run's identity through its hash. */
-  documents?: readonly ChatDocument[];
-  /** The corpus already packed by packWorldCorpus(spec, documents) (the CLI packs first to name the run directory). */
+  /**
+   * The packed corpus (packWorldCorpus) when the caller has it already: the CLI packs first to name the run
+   * directory, and a test may pack other documents. Default: the spec's world corpus. Part of the run's
+   * identity through its hash.
+   */
   corpus?: PackedCorpus;
   /** Names the lock's directory in a refusal message (the CLI passes its flag). */
   outFlag?: string;
@@ -365,7 +367,7 @@ export async function trainWorldModel(spec: WorldTrainSpec, opts: WorldTrainOpti
 }
 
 async function trainLocked(spec: WorldTrainSpec, opts: WorldTrainOptions, checkpoint: string): Promise<WorldTrainResult> {
-  const packed = opts.corpus ?? packWorldCorpus(spec, opts.documents);
+  const packed = opts.corpus ?? packWorldCorpus(spec);
   const runId = worldRunId(spec, packed.sha256);
   const { inputs, targets, mask, ...corpus } = packed;
   const log: LossLog = { lossHistory: [], window: [0, 0] };

@@ -100,11 +100,14 @@ export function shardDispatcher(o: DispatchOptions): { processItem: (id: string,
     try {
       while (!closed && inFlight.size) {
         for (const jobId of [...inFlight.keys()]) {
+          // State first, then the job: a job read before it completed carries no return value yet,
+          // even when a state read a moment later says completed.
+          const state = await o.queue.getJobState(jobId).catch(() => "unknown");
+          if (state !== "completed" && state !== "failed") continue;
           const job = await o.queue.getJob(jobId).catch(() => undefined);
           if (!job) continue;
-          const state = await job.getState().catch(() => "unknown");
-          if (state === "completed") settle(jobId, job.returnvalue as ShardResult);
-          else if (state === "failed") settle(jobId, new Error(`shard ${jobId} failed: ${job.failedReason}`));
+          if (state === "failed") settle(jobId, new Error(`shard ${jobId} failed: ${job.failedReason}`));
+          else if (job.returnvalue) settle(jobId, job.returnvalue as ShardResult);
         }
         await sleep(o.pollMs ?? 200);
       }

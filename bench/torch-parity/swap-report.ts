@@ -1,0 +1,74 @@
+/**
+ * Summarises swap.py runs (and --score runs): one table row per run with its error at 15 examples at each
+ * reward-noise level and the step at which it left the initial plateau, and an SVG of the training losses.
+ *
+ *   node dist/bench/torch-parity/swap-report.js runs/torch-parity/full-s0/*.json --out runs/torch-parity/swap-losses.svg
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
+import { lineChartSvg, SERIES_COLORS } from "../../src/report/plot.js";
+
+const { values: a, positionals: files } = parseArgs({
+  allowPositionals: true,
+  options: {
+    out: { type: "string", default: "runs/torch-parity/swap-losses.svg" },
+    // the loss is averaged over windows of this many steps, for the plot and the plateau test
+    window: { type: "string", default: "50" },
+    // a run has left the plateau at the first window whose mean loss is below this
+    plateau: { type: "string", default: "16" },
+  },
+});
+if (files.length === 0) throw new Error("give swap.py --json-out files");
+const width = Number(a.window);
+const plateau = Number(a.plateau);
+
+interface SwapRun {
+  init: string | null;
+  data: string | null;
+  seed: number;
+  score: string | null;
+  losses: number[];
+  curves: Record<string, { mean: number[]; se: number[] }>;
+}
+
+const rows: string[] = [];
+const series: { name: string; x: number[]; y: number[]; color: string }[] = [];
+let ps: string[] = [];
+for (const file of files) {
+  const r = JSON.parse(readFileSync(file, "utf8")) as SwapRun;
+  ps = Object.keys(r.curves);
+  const windows: number[] = [];
+  for (let i = 0; i + width <= r.losses.length; i += width) {
+    windows.push(r.losses.slice(i, i + width).reduce((s, x) => s + x, 0) / width);
+  }
+  const left = windows.findIndex((x) => x < plateau);
+  const what = r.score ? `scored ${r.score}` : `init ${r.init}, data ${r.data}, torch seed ${r.seed}`;
+  const errors = ps.map((p) => r.curves[p]!.mean.at(-1)!.toFixed(4));
+  rows.push(`| ${basename(file, ".json")} | ${what} | ${errors.join(" | ")} | ${left < 0 ? "-" : left * width} |`);
+  if (windows.length > 0) {
+    series.push({
+      name: basename(file, ".json"),
+      x: windows.map((_, i) => i * width),
+      y: windows,
+      color: SERIES_COLORS[series.length % SERIES_COLORS.length]!,
+    });
+  }
+}
+process.stdout.write(
+  [
+    `| run | draws | ${ps.map((p) => `p = ${p}`).join(" | ")} | left the plateau at step |`,
+    `| --- | --- | ${ps.map(() => "---").join(" | ")} | --- |`,
+    ...rows,
+  ].join("\n") + "\n",
+);
+if (series.length > 0) {
+  const svg = await lineChartSvg({
+    title: `training loss, mean of each ${width} steps`,
+    xTitle: "step",
+    yTitle: "PL loss",
+    series,
+  });
+  writeFileSync(a.out!, svg);
+  process.stdout.write(`plot: ${a.out}\n`);
+}

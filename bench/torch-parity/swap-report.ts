@@ -2,10 +2,10 @@
  * Summarises swap.py runs (and --score runs): one table row per run with its error at 15 examples at each
  * reward-noise level and the step at which it left the initial plateau, and an SVG of the training losses.
  *
- *   node dist/bench/torch-parity/swap-report.js runs/torch-parity/full-s0/*.json --out runs/torch-parity/swap-losses.svg
+ *   node dist/bench/torch-parity/swap-report.js runs/torch-parity/full-s0/{ts-ts,torch-ts}.json --out runs/torch-parity/swap-losses.svg
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { lineChartSvg, SERIES_COLORS } from "../../src/report/plot.js";
 
@@ -27,6 +27,8 @@ interface SwapRun {
   init: string | null;
   data: string | null;
   seed: number;
+  data_seed?: number | null;
+  ts_seed?: number;
   score: string | null;
   losses: number[];
   curves: Record<string, { mean: number[]; se: number[] }>;
@@ -37,18 +39,26 @@ const series: { name: string; x: number[]; y: number[]; color: string }[] = [];
 let ps: string[] = [];
 for (const file of files) {
   const r = JSON.parse(readFileSync(file, "utf8")) as SwapRun;
+  // runs of several dump directories share file names (torch-ts.json ...): the directory tells them apart
+  const name = `${basename(dirname(file))}/${basename(file, ".json")}`;
+  if (!r.curves || !Array.isArray(r.losses)) throw new Error(`${file} is not a swap.py --json-out file`);
   ps = Object.keys(r.curves);
   const windows: number[] = [];
   for (let i = 0; i + width <= r.losses.length; i += width) {
     windows.push(r.losses.slice(i, i + width).reduce((s, x) => s + x, 0) / width);
   }
   const left = windows.findIndex((x) => x < plateau);
-  const what = r.score ? `scored ${r.score}` : `init ${r.init}, data ${r.data}, torch seed ${r.seed}`;
+  // older swap.py output does not name the TypeScript seed; the dump directory beside it does
+  const tsSeed =
+    r.ts_seed ?? (JSON.parse(readFileSync(join(dirname(file), "losses.json"), "utf8")) as { spec: { seed: number } }).spec.seed;
+  const initLabel = r.init === "ts" ? `TS ${tsSeed}` : `torch ${r.seed}`;
+  const dataLabel = r.data === "ts" ? `TS ${tsSeed}` : `torch ${r.data_seed ?? r.seed}`;
+  const what = r.score ? `scored ${r.score}` : `${initLabel} + ${dataLabel}`;
   const errors = ps.map((p) => r.curves[p]!.mean.at(-1)!.toFixed(4));
-  rows.push(`| ${basename(file, ".json")} | ${what} | ${errors.join(" | ")} | ${left < 0 ? "-" : left * width} |`);
+  rows.push(`| ${name} | ${what} | ${errors.join(" | ")} | ${left < 0 ? "-" : left * width} |`);
   if (windows.length > 0) {
     series.push({
-      name: basename(file, ".json"),
+      name: what,
       x: windows.map((_, i) => i * width),
       y: windows,
       color: SERIES_COLORS[series.length % SERIES_COLORS.length]!,
@@ -57,14 +67,14 @@ for (const file of files) {
 }
 process.stdout.write(
   [
-    `| run | draws | ${ps.map((p) => `p = ${p}`).join(" | ")} | left the plateau at step |`,
+    `| run | init + batches | ${ps.map((p) => `p = ${p}`).join(" | ")} | left the plateau at step |`,
     `| --- | --- | ${ps.map(() => "---").join(" | ")} | --- |`,
     ...rows,
   ].join("\n") + "\n",
 );
 if (series.length > 0) {
   const svg = await lineChartSvg({
-    title: `training loss, mean of each ${width} steps`,
+    title: `training loss (init + batches), mean of each ${width} steps`,
     xTitle: "step",
     yTitle: "PL loss",
     series,

@@ -8,6 +8,7 @@ Trains torch_reference.py's model (ref_model.py) for all the steps of a dump.ts 
   --init torch  torch_reference.py's Model() right after torch.manual_seed(--seed)
   --data ts     the dump's batches (the TypeScript run's data stream, step by step)
   --data torch  torch_reference.sample() drawn after the model, as torch_reference.py draws them
+                (--data-seed S2: the batches of torch_reference.py's seed S2, with the init of --seed)
 
 The torch random stream is consumed exactly as in torch_reference.py whatever is swapped (the model is
 built before any batch is drawn, even when its weights are then replaced), so `--init torch --data torch`
@@ -30,6 +31,7 @@ ap.add_argument("dir")
 ap.add_argument("--init", choices=["ts", "torch"], default="ts")
 ap.add_argument("--data", choices=["ts", "torch"], default="ts")
 ap.add_argument("--seed", type=int, default=0, help="torch.manual_seed before the model is built (torch_reference.py's --seed)")
+ap.add_argument("--data-seed", type=int, help="with --data torch: the batches of torch_reference.py's run for this seed instead of --seed's")
 ap.add_argument("--steps", type=int, default=0, help="train this many steps (0 = every dumped batch)")
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--eval-tasks", type=int, default=2048)
@@ -38,6 +40,8 @@ ap.add_argument("--p", type=float, nargs="*", default=[0.0, 0.25, 0.5, 0.75, 1.0
 ap.add_argument("--score", help="score these weights (engine-named safetensors) instead of training")
 ap.add_argument("--json-out")
 a = ap.parse_args()
+if a.data_seed is not None and a.data != "torch":
+    ap.error("--data-seed picks torch_reference.py's batches: it needs --data torch")
 torch.set_num_threads(a.threads)
 
 spec = json.load(open(os.path.join(a.dir, "losses.json")))["spec"]
@@ -52,6 +56,11 @@ if a.score:
     load_engine_params(model, {k: v for k, v in read_safetensors(a.score).items() if not k.startswith("optimizer.")})
 elif a.init == "ts":
     load_engine_params(model, read_safetensors(os.path.join(a.dir, "init.safetensors")))
+
+if a.data_seed is not None:
+    # torch_reference.py builds its model before it draws a batch: build (and drop) one to reach that seed's batches
+    torch.manual_seed(a.data_seed)
+    make_model(d, n, D, H, L)
 
 losses = []
 t0 = time.time()
@@ -87,6 +96,7 @@ with torch.no_grad():
         err = 1 - F.cosine_similarity(model(xs, ys, r_obs), ystar, dim=2)
         curves[str(p)] = {"mean": [err[:, k].mean().item() for k in range(2, 16)], "se": [(err[:, k].std() / err.shape[0] ** 0.5).item() for k in range(2, 16)]}
 result = {"dir": a.dir, "init": None if a.score else a.init, "data": None if a.score else a.data, "seed": a.seed,
+          "data_seed": a.data_seed, "ts_seed": spec["seed"],
           "score": a.score, "eval_tasks": a.eval_tasks, "eval_seed": a.eval_seed, "seconds": time.time() - t0,
           "losses": losses, "curves": curves}
 print("error at 15 examples: " + ", ".join(f"p {p} {c['mean'][-1]:.4f} ± {c['se'][-1]:.4f}" for p, c in curves.items()))

@@ -5,8 +5,9 @@
  *   node dist/bench/torch-parity/swap-report.js runs/torch-parity/full-s0/{ts-ts,torch-ts}.json --out runs/torch-parity/swap-losses.svg
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { parseArgs } from "node:util";
+import { type Cell, markdownTable } from "../../src/report/html.js";
 import { lineChartSvg, SERIES_COLORS } from "../../src/report/plot.js";
 
 const { values: a, positionals: files } = parseArgs({
@@ -28,13 +29,13 @@ interface SwapRun {
   data: string | null;
   seed: number;
   data_seed?: number | null;
-  ts_seed?: number;
+  ts_seed: number;
   score: string | null;
   losses: number[];
   curves: Record<string, { mean: number[]; se: number[] }>;
 }
 
-const rows: string[] = [];
+const rows: Cell[][] = [];
 const series: { name: string; x: number[]; y: number[]; color: string }[] = [];
 let ps: string[] = [];
 for (const file of files) {
@@ -48,14 +49,10 @@ for (const file of files) {
     windows.push(r.losses.slice(i, i + width).reduce((s, x) => s + x, 0) / width);
   }
   const left = windows.findIndex((x) => x < plateau);
-  // older swap.py output does not name the TypeScript seed; the dump directory beside it does
-  const tsSeed =
-    r.ts_seed ?? (JSON.parse(readFileSync(join(dirname(file), "losses.json"), "utf8")) as { spec: { seed: number } }).spec.seed;
-  const initLabel = r.init === "ts" ? `TS ${tsSeed}` : `torch ${r.seed}`;
-  const dataLabel = r.data === "ts" ? `TS ${tsSeed}` : `torch ${r.data_seed ?? r.seed}`;
+  const initLabel = r.init === "ts" ? `TS ${r.ts_seed}` : `torch ${r.seed}`;
+  const dataLabel = r.data === "ts" ? `TS ${r.ts_seed}` : `torch ${r.data_seed ?? r.seed}`;
   const what = r.score ? `scored ${r.score}` : `${initLabel} + ${dataLabel}`;
-  const errors = ps.map((p) => r.curves[p]!.mean.at(-1)!.toFixed(4));
-  rows.push(`| ${name} | ${what} | ${errors.join(" | ")} | ${left < 0 ? "-" : left * width} |`);
+  rows.push([name, what, ...ps.map((p) => r.curves[p]!.mean.at(-1)!), left < 0 ? "-" : String(left * width)]);
   if (windows.length > 0) {
     series.push({
       name: what,
@@ -66,11 +63,7 @@ for (const file of files) {
   }
 }
 process.stdout.write(
-  [
-    `| run | init + batches | ${ps.map((p) => `p = ${p}`).join(" | ")} | left the plateau at step |`,
-    `| --- | --- | ${ps.map(() => "---").join(" | ")} | --- |`,
-    ...rows,
-  ].join("\n") + "\n",
+  `${markdownTable(["run", "init + batches", ...ps.map((p) => `p = ${p}`), "left the plateau at step"], rows, 4)}\n`,
 );
 if (series.length > 0) {
   const svg = await lineChartSvg({

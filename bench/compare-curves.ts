@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { lineChartSvg, SERIES_COLORS } from "../src/report/plot.js";
+import { mean, sd } from "./support/stats.js";
 import { lastLine, torchEnv, torchOptions, torchScriptPath } from "./support/torch-reference.js";
 
 const { values: a } = parseArgs({
@@ -108,8 +109,6 @@ function tsRun(seed: number): Curves {
   return curves;
 }
 
-const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
 // --only typescript|pytorch runs one side (e.g. both at once on two cores); the comparison needs both.
 if (!["both", "typescript", "pytorch"].includes(a.only!)) throw new Error(`--only must be both, typescript or pytorch, got ${a.only}`);

@@ -1,6 +1,9 @@
 /**
  * Summarises swap.py runs (and --score runs): one table row per run with its error at 15 examples at each
  * reward-noise level and the step at which it left the initial plateau, and an SVG of the training losses.
+ * Then each side's own runs (TypeScript: a scored engine model or a TS init + TS batches replay, one per TS seed;
+ * PyTorch: torch init + torch batches of one seed, i.e. torch_reference.py's run) are compared at each noise level:
+ * mean ± sd over seeds, Welch's t and an exact permutation p-value of the difference.
  *
  *   node dist/bench/torch-parity/swap-report.js runs/torch-parity/full-s0/{ts-ts,torch-ts}.json --out runs/torch-parity/swap-losses.svg
  */
@@ -9,6 +12,7 @@ import { basename, dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { type Cell, markdownTable } from "../../src/report/html.js";
 import { lineChartSvg, SERIES_COLORS } from "../../src/report/plot.js";
+import { mean, permutationP, sd, welchT } from "../support/stats.js";
 
 const { values: a, positionals: files } = parseArgs({
   allowPositionals: true,
@@ -35,6 +39,28 @@ interface SwapRun {
   curves: Record<string, { mean: number[]; se: number[] }>;
 }
 
+/** The TypeScript seed a scored engine model was trained with, from its checkpoint's sidecar (null when unknown). */
+function scoredSeed(score: string): number | null {
+  try {
+    const meta = JSON.parse(readFileSync(`${score}.json`, "utf8")) as { extra?: { spec?: { seed?: number } } };
+    return meta.extra?.spec?.seed ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Which side's own run this is ("TS 3", "torch 5"), or null for a swap. */
+function ownRun(r: SwapRun): string | null {
+  if (r.score) {
+    const seed = scoredSeed(r.score);
+    return seed === null ? `TS ${r.score}` : `TS ${seed}`;
+  }
+  if (r.init === "ts" && r.data === "ts") return `TS ${r.ts_seed}`;
+  if (r.init === "torch" && r.data === "torch" && (r.data_seed ?? r.seed) === r.seed) return `torch ${r.seed}`;
+  return null;
+}
+
+const own = new Map<string, Record<string, number>>();
 const rows: Cell[][] = [];
 const series: { name: string; x: number[]; y: number[]; color: string }[] = [];
 let ps: string[] = [];
@@ -53,6 +79,11 @@ for (const file of files) {
   const dataLabel = r.data === "ts" ? `TS ${r.ts_seed}` : `torch ${r.data_seed ?? r.seed}`;
   const what = r.score ? `scored ${r.score}` : `${initLabel} + ${dataLabel}`;
   rows.push([name, what, ...ps.map((p) => r.curves[p]!.mean.at(-1)!), left < 0 ? "-" : String(left * width)]);
+  const key = ownRun(r);
+  if (key !== null) {
+    if (own.has(key)) process.stderr.write(`${file}: a second run of ${key}; the first one counts\n`);
+    else own.set(key, Object.fromEntries(ps.map((p) => [p, r.curves[p]!.mean.at(-1)!])));
+  }
   if (windows.length > 0) {
     series.push({
       name: what,
@@ -65,6 +96,22 @@ for (const file of files) {
 process.stdout.write(
   `${markdownTable(["run", "init + batches", ...ps.map((p) => `p = ${p}`), "left the plateau at step"], rows, 4)}\n`,
 );
+const side = (prefix: string) => [...own].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+const ts = side("TS ");
+const torch = side("torch ");
+if (ts.length >= 2 && torch.length >= 2) {
+  const cell = (xs: number[]) => `${mean(xs).toFixed(4)} ± ${sd(xs).toFixed(4)}`;
+  const sideRows: Cell[][] = ps.map((p) => {
+    const a = ts.map((v) => v[p]!);
+    const b = torch.map((v) => v[p]!);
+    return [p, cell(a), cell(b), mean(a) - mean(b), welchT(a, b), permutationP(a, b)];
+  });
+  process.stdout.write(
+    `\nown runs at 15 examples: TypeScript (${[...own.keys()].filter((k) => k.startsWith("TS ")).join(", ")}) ` +
+      `vs PyTorch (${[...own.keys()].filter((k) => k.startsWith("torch ")).join(", ")})\n` +
+      `${markdownTable(["p", `TypeScript (n = ${ts.length})`, `PyTorch (n = ${torch.length})`, "TS - PyTorch", "Welch t", "permutation p"], sideRows, 4)}\n`,
+  );
+}
 if (series.length > 0) {
   const svg = await lineChartSvg({
     title: `training loss (init + batches), mean of each ${width} steps`,

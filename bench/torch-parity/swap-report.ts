@@ -60,12 +60,18 @@ function ownRun(r: SwapRun): string | null {
   return null;
 }
 
-const own = new Map<string, Record<string, number>>();
+/** Each own run's error curve (2..15 examples) at each noise level. */
+const own = new Map<string, Record<string, number[]>>();
 const rows: Cell[][] = [];
 const series: { name: string; x: number[]; y: number[]; color: string }[] = [];
 let ps: string[] = [];
 for (const file of files) {
-  const r = JSON.parse(readFileSync(file, "utf8")) as SwapRun;
+  let r: SwapRun;
+  try {
+    r = JSON.parse(readFileSync(file, "utf8")) as SwapRun;
+  } catch (e) {
+    throw new Error(`${file}: not a swap.py --json-out file (${(e as Error).message})`);
+  }
   // runs of several dump directories share file names (torch-ts.json ...): the directory tells them apart
   const name = `${basename(dirname(file))}/${basename(file, ".json")}`;
   if (!r.curves || !Array.isArray(r.losses)) throw new Error(`${file} is not a swap.py --json-out file`);
@@ -82,7 +88,7 @@ for (const file of files) {
   const key = ownRun(r);
   if (key !== null) {
     if (own.has(key)) process.stderr.write(`${file}: a second run of ${key}; the first one counts\n`);
-    else own.set(key, Object.fromEntries(ps.map((p) => [p, r.curves[p]!.mean.at(-1)!])));
+    else own.set(key, Object.fromEntries(ps.map((p) => [p, r.curves[p]!.mean])));
   }
   if (windows.length > 0) {
     series.push({
@@ -102,14 +108,18 @@ const torch = side("torch ");
 if (ts.length >= 2 && torch.length >= 2) {
   const cell = (xs: number[]) => `${mean(xs).toFixed(4)} ± ${sd(xs).toFixed(4)}`;
   const sideRows: Cell[][] = ps.map((p) => {
-    const a = ts.map((v) => v[p]!);
-    const b = torch.map((v) => v[p]!);
-    return [p, cell(a), cell(b), mean(a) - mean(b), welchT(a, b), permutationP(a, b)];
+    const at = (runs: Record<string, number[]>[], k: number) => runs.map((v) => v[p]![k]!);
+    const last = ts[0]![p]!.length - 1;
+    const a = at(ts, last);
+    const b = at(torch, last);
+    // the same test at every example count, as a description of the whole curve (the counts are not independent)
+    const largestT = Math.max(...ts[0]![p]!.map((_, k) => Math.abs(welchT(at(ts, k), at(torch, k)))));
+    return [p, cell(a), cell(b), mean(a) - mean(b), welchT(a, b), permutationP(a, b), largestT];
   });
   process.stdout.write(
-    `\nown runs at 15 examples: TypeScript (${[...own.keys()].filter((k) => k.startsWith("TS ")).join(", ")}) ` +
+    `\nown runs, error at 15 examples: TypeScript (${[...own.keys()].filter((k) => k.startsWith("TS ")).join(", ")}) ` +
       `vs PyTorch (${[...own.keys()].filter((k) => k.startsWith("torch ")).join(", ")})\n` +
-      `${markdownTable(["p", `TypeScript (n = ${ts.length})`, `PyTorch (n = ${torch.length})`, "TS - PyTorch", "Welch t", "permutation p"], sideRows, 4)}\n`,
+      `${markdownTable(["p", `TypeScript (n = ${ts.length})`, `PyTorch (n = ${torch.length})`, "TS - PyTorch", "Welch t", "permutation p", "largest |t| over 2..15 examples"], sideRows, 4)}\n`,
   );
 }
 if (series.length > 0) {

@@ -109,7 +109,6 @@ function tsRun(seed: number): Curves {
   return curves;
 }
 
-
 // --only typescript|pytorch runs one side (e.g. both at once on two cores); the comparison needs both.
 if (!["both", "typescript", "pytorch"].includes(a.only!)) throw new Error(`--only must be both, typescript or pytorch, got ${a.only}`);
 const tsRuns = a.only === "pytorch" ? [] : seeds.map(tsRun);

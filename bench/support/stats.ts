@@ -32,20 +32,16 @@ export function permutationP(a: number[], b: number[]): number {
   const bar = observed - 1e-12 * Math.max(1, Math.abs(total));
   let extreme = 0;
   let splits = 0;
-  const pick: number[] = [];
-  const visit = (start: number, sum: number): void => {
-    if (pick.length === k) {
+  // every k-subset of pooled, by the index of its next member and the sum of those picked so far
+  const visit = (start: number, picked: number, sum: number): void => {
+    if (picked === k) {
       splits++;
       if (Math.abs(sum / k - (total - sum) / (n - k)) >= bar) extreme++;
       return;
     }
-    for (let i = start; i <= n - (k - pick.length); i++) {
-      pick.push(i);
-      visit(i + 1, sum + pooled[i]!);
-      pick.pop();
-    }
+    for (let i = start; i <= n - (k - picked); i++) visit(i + 1, picked + 1, sum + pooled[i]!);
   };
-  visit(0, 0);
+  visit(0, 0, 0);
   return extreme / splits;
 }
 

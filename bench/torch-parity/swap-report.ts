@@ -78,7 +78,7 @@ for (const file of files) {
   ps = Object.keys(r.curves);
   const windows: number[] = [];
   for (let i = 0; i + width <= r.losses.length; i += width) {
-    windows.push(r.losses.slice(i, i + width).reduce((s, x) => s + x, 0) / width);
+    windows.push(mean(r.losses.slice(i, i + width)));
   }
   const left = windows.findIndex((x) => x < plateau);
   const initLabel = r.init === "ts" ? `TS ${r.ts_seed}` : `torch ${r.seed}`;
@@ -102,9 +102,11 @@ for (const file of files) {
 process.stdout.write(
   `${markdownTable(["run", "init + batches", ...ps.map((p) => `p = ${p}`), "left the plateau at step"], rows, 4)}\n`,
 );
-const side = (prefix: string) => [...own].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
-const ts = side("TS ");
-const torch = side("torch ");
+const side = (prefix: string) => [...own].filter(([k]) => k.startsWith(prefix));
+const tsRuns = side("TS ");
+const torchRuns = side("torch ");
+const ts = tsRuns.map(([, v]) => v);
+const torch = torchRuns.map(([, v]) => v);
 if (ts.length >= 2 && torch.length >= 2) {
   const cell = (xs: number[]) => `${mean(xs).toFixed(4)} ± ${sd(xs).toFixed(4)}`;
   const sideRows: Cell[][] = ps.map((p) => {
@@ -117,8 +119,8 @@ if (ts.length >= 2 && torch.length >= 2) {
     return [p, cell(a), cell(b), mean(a) - mean(b), welchT(a, b), permutationP(a, b), largestT];
   });
   process.stdout.write(
-    `\nown runs, error at 15 examples: TypeScript (${[...own.keys()].filter((k) => k.startsWith("TS ")).join(", ")}) ` +
-      `vs PyTorch (${[...own.keys()].filter((k) => k.startsWith("torch ")).join(", ")})\n` +
+    `\nown runs, error at 15 examples: TypeScript (${tsRuns.map(([k]) => k).join(", ")}) ` +
+      `vs PyTorch (${torchRuns.map(([k]) => k).join(", ")})\n` +
       `${markdownTable(["p", `TypeScript (n = ${ts.length})`, `PyTorch (n = ${torch.length})`, "TS - PyTorch", "Welch t", "permutation p", "largest |t| over 2..15 examples"], sideRows, 4)}\n`,
   );
 }

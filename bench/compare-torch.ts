@@ -31,13 +31,23 @@ const torchScript = torchScriptPath(a.torch);
 const engineScript = resolve(here, "engine.js");
 const common = ["--layers", a.layers!, "--batch", a.batch!, "--threads", a.threads!];
 
+/** The fields of bench/engine.js's JSON that this comparison reads. */
+interface EngineJson {
+  matmuls: string;
+  step_s_median: number;
+  step_s_min: number;
+  gflops: number;
+  cpu_s_per_step: number;
+  peak_rss_mib: number;
+}
+
 function lastJson(what: string, r: SpawnSyncReturns<string>): Record<string, number> {
   return JSON.parse(lastLine(what, r));
 }
 
 const env = torchEnv();
 
-const runs: { impl: string; step_s_median: number; step_s_min: number; gflops?: number; cpu_s_per_step?: number; peak_rss_mib?: number }[] = [];
+const runs: { impl: string; matmuls?: string; step_s_median: number; step_s_min: number; gflops?: number; cpu_s_per_step?: number; peak_rss_mib?: number }[] = [];
 const rounds = Number(a.rounds);
 for (let i = 0; i < rounds; i++) {
   const t = lastJson(
@@ -46,15 +56,15 @@ for (let i = 0; i < rounds; i++) {
   );
   runs.push({ impl: "pytorch", step_s_median: t.step_s_median!, step_s_min: t.step_s_min! });
   process.stderr.write(`pytorch: median ${t.step_s_median!.toFixed(3)} s, min ${t.step_s_min!.toFixed(3)} s\n`);
-  const e = lastJson(
+  const e = JSON.parse(lastLine(
     "bench/engine.js",
     spawnSync(process.execPath, [engineScript, "--json", "--steps", a.steps!, ...common], { encoding: "utf8" }),
-  );
+  )) as EngineJson;
   runs.push({
-    impl: "engine", step_s_median: e.step_s_median!, step_s_min: e.step_s_min!, gflops: e.gflops!,
-    cpu_s_per_step: e.cpu_s_per_step!, peak_rss_mib: e.peak_rss_mib!,
+    impl: "engine", matmuls: e.matmuls, step_s_median: e.step_s_median, step_s_min: e.step_s_min, gflops: e.gflops,
+    cpu_s_per_step: e.cpu_s_per_step, peak_rss_mib: e.peak_rss_mib,
   });
-  process.stderr.write(`engine:  median ${e.step_s_median!.toFixed(3)} s, min ${e.step_s_min!.toFixed(3)} s, ${e.gflops!.toFixed(1)} GFLOP/s\n`);
+  process.stderr.write(`engine (${e.matmuls} matmuls): median ${e.step_s_median.toFixed(3)} s, min ${e.step_s_min.toFixed(3)} s, ${e.gflops.toFixed(1)} GFLOP/s\n`);
 }
 
 const pick = (impl: string, k: "step_s_median" | "step_s_min") => runs.filter((r) => r.impl === impl).map((r) => r[k]);

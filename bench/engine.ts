@@ -157,6 +157,7 @@ const result = {
   impl: "selfcorrect-engine",
   kernels,
   threads: model.threads,
+  matmuls: model.matmuls,
   layers: L,
   embd: C,
   heads: NH,
@@ -179,7 +180,7 @@ const result = {
 if (a.json) process.stdout.write(JSON.stringify(result) + "\n");
 else {
   process.stdout.write(
-    `${result.params} params, ${result.threads} threads: median ${stepMedian.toFixed(3)} s/step, min ${result.step_s_min.toFixed(3)} s, ` +
+    `${result.params} params, ${result.threads} threads, ${result.matmuls} matmuls: median ${stepMedian.toFixed(3)} s/step, min ${result.step_s_min.toFixed(3)} s, ` +
       `${result.gflops.toFixed(1)} GFLOP/s, peak RSS ${result.peak_rss_mib} MiB\n` +
       JSON.stringify(result) + "\n",
   );

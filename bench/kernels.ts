@@ -1,4 +1,6 @@
-// Throughput of the WebAssembly SIMD kernels on the model's shapes, one thread.
+// Throughput of the engine's kernels on the model's shapes, one thread: the WebAssembly SIMD kernels,
+// with the native AVX-512 matmuls where the engine would use them (SELFCORRECT_NATIVE=0: WebAssembly
+// only), and then this core's 512-bit FMA peak, the native matmuls' ceiling.
 //   node dist/bench/kernels.js [--embd 96] [--heads 3] [--T 60] [--batch 32] [--samples 15] [--clock cpu|wall] [--only NAME] [--json]
 // --batch is the per-thread batch (the engine splits the global batch across threads).
 // --clock cpu (default) times by process CPU time, robust to other load on a shared machine.
@@ -6,6 +8,7 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { KERNEL_HEAP_BASE, createKernelMemory, createWasmKernels, defaultKernelVariant, kernelScratchFloats } from "../src/engine/kernels/wasm.js";
+import { nativeFmaProbe, nativeMatmulStatus, withNativeMatmul } from "../src/engine/kernels/native.js";
 import { Rng } from "../src/util/rng.js";
 
 const { values } = parseArgs({
@@ -51,7 +54,12 @@ interface Row {
 async function main(): Promise<void> {
   const scratchFloats = kernelScratchFloats(4 * C, 4 * C, T);
   const memory = createKernelMemory((KERNEL_HEAP_BASE + scratchFloats) * 4, true); // grown by alloc
-  const k = await createWasmKernels({ memory, scratchPtr: KERNEL_HEAP_BASE, scratchFloats });
+  const variant = await defaultKernelVariant(); // SELFCORRECT_WASM_FMA=0 picks the mul+add build
+  const wasm = await createWasmKernels({ memory, scratchPtr: KERNEL_HEAP_BASE, scratchFloats });
+  // as the engine does: native matmuls (the same bits) over the FMA build where they run
+  const native = variant === "fma" ? nativeMatmulStatus() : null;
+  const k = native?.available ? withNativeMatmul(wasm, native.path, scratchFloats) : wasm;
+  const matmulCode = native?.available ? "native" : "wasm";
   let next = KERNEL_HEAP_BASE + scratchFloats;
   const rng = new Rng(1);
   const alloc = (n: number, scale = 1): number => {
@@ -64,7 +72,6 @@ async function main(): Promise<void> {
     return p;
   };
 
-  const variant = await defaultKernelVariant(); // SELFCORRECT_WASM_FMA=0 picks the mul+add build
   const rows: Row[] = [];
   const measure = (kernel: string, shape: string, flops: number | null, elems: number | null, fn: () => void): void => {
     if (values.only && !kernel.includes(values.only)) return;
@@ -186,14 +193,19 @@ async function main(): Promise<void> {
     measure("adamUpdate", `N=${N}`, null, N, () => k.adamUpdate(p, g, m, v, N, 1e-3, 0.9, 0.999, 1e-8, t++));
   }
 
+  if (native?.available) {
+    const probe = nativeFmaProbe(native.path);
+    measure("fmaPeak (native, 512-bit)", "24 chains", probe.flops, null, probe.run);
+  }
+
   const summary = {
     matmul_forward_gflops: mmMsFwd > 0 ? round(mmFlopsFwd / mmMsFwd / 1e6, 2) : null,
     matmul_backward_gflops: mmMsBwd > 0 ? round(mmFlopsBwd / mmMsBwd / 1e6, 2) : null,
   };
   if (values.json) {
-    console.log(JSON.stringify({ threads: 1, clock: values.clock, variant, config: { embd: C, heads: NH, T, batch: B, dim: D }, ...summary, kernels: rows }));
+    console.log(JSON.stringify({ threads: 1, clock: values.clock, variant, matmuls: matmulCode, config: { embd: C, heads: NH, T, batch: B, dim: D }, ...summary, kernels: rows }));
   } else {
-    console.log(`kernels (${variant} build), one thread, ${values.clock} clock: embd ${C}, heads ${NH}, T ${T}, per-thread batch ${B} (BT = ${BT})`);
+    console.log(`kernels (${variant} build, ${matmulCode} matmuls), one thread, ${values.clock} clock: embd ${C}, heads ${NH}, T ${T}, per-thread batch ${B} (BT = ${BT})`);
     for (const r of rows) {
       const rate = r.gflops_best !== undefined ? `${r.gflops_best.toFixed(2).padStart(7)} GFLOP/s best  ${r.gflops_median!.toFixed(2).padStart(7)} median` : `${r.gelem_s_best!.toFixed(3).padStart(7)} Gelem/s best`;
       console.log(`${r.kernel.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms_best.toFixed(3).padStart(9)} ms  ${rate}`);

@@ -14,7 +14,11 @@ export type KernelKind = "wasm" | "reference";
 /** What a thread needs to build its kernels over the shared heap (structured-cloneable for workers). */
 export type KernelSource =
   | { kind: "reference"; buffer: ArrayBuffer | SharedArrayBuffer }
-  | { kind: "wasm"; module: KernelModule; memory: KernelMemory };
+  | {
+      kind: "wasm"; module: KernelModule; memory: KernelMemory;
+      /** Path of the native matmul addon that replaces the WebAssembly matmuls (same bits); Node only. */
+      native?: string;
+    };
 
 export interface PreparedBackend {
   kind: KernelKind;
@@ -24,6 +28,8 @@ export interface PreparedBackend {
   scratchFloats: number;
   /** Allocates the heap of `totalFloats` floats. */
   allocate(totalFloats: number): KernelSource;
+  /** Builds a thread's kernels over the heap; makeKernels below when absent (Node's adds the native matmuls). */
+  makeKernels?: (src: KernelSource, scratchPtr: number, scratchFloats: number) => Kernels;
 }
 
 /** Largest heap we allocate: wasm32 addresses 4 GiB; keep one 64 KiB page of headroom. */
@@ -46,14 +52,17 @@ export function referenceBackend(shared: boolean): PreparedBackend {
  * sizes each thread's kernel scratch: the widest matmul side is 4C (c_fc's output, mlp c_proj's
  * input) or the token width d (read-in, read-out), and attention needs T.
  */
-export function wasmBackend(module: KernelModule, shared: boolean, dims: { C: number; T: number; d: number }): PreparedBackend {
+export function wasmBackend(
+  module: KernelModule, shared: boolean, dims: { C: number; T: number; d: number }, native?: string,
+): PreparedBackend {
   const wide = Math.max(4 * dims.C, dims.d);
   return {
     kind: "wasm",
     baseFloats: KERNEL_HEAP_BASE,
     scratchFloats: kernelScratchFloats(wide, wide, dims.T),
     allocate(totalFloats) {
-      return { kind: "wasm", module, memory: createKernelMemory(totalFloats * 4, shared) };
+      const memory = createKernelMemory(totalFloats * 4, shared);
+      return native ? { kind: "wasm", module, memory, native } : { kind: "wasm", module, memory };
     },
   };
 }

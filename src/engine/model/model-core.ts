@@ -59,6 +59,8 @@ export class Model implements TrainableModel {
     private readonly maxBatch: number,
     private stepCount: number,
     private readonly writer: CheckpointWriter | null,
+    /** Which code runs the matmuls: "native" (AVX-512, the same bits as "wasm"), "wasm" or "reference". */
+    readonly matmuls: "native" | "wasm" | "reference" = "wasm",
   ) {}
 
   get step(): number {
@@ -240,9 +242,10 @@ export async function buildModel(c: ResolvedConfig, o: BuildOptions, step: numbe
     exec = await o.pool!(c, plan, planOpts, source, heap, workers);
   } else {
     const me = plan.workers[0]!;
-    exec = new LocalExecutor(makeKernels(source, me.kernelScratchPtr, me.kernelScratchFloats), c, plan);
+    exec = new LocalExecutor((backend.makeKernels ?? makeKernels)(source, me.kernelScratchPtr, me.kernelScratchFloats), c, plan);
   }
-  return new Model(c, exec, maxBatch, step, o.writer ?? null);
+  const matmuls = source.kind === "reference" ? "reference" : source.native ? "native" : "wasm";
+  return new Model(c, exec, maxBatch, step, o.writer ?? null, matmuls);
 }
 
 /** Builds a model with GPT-2 init from `seed`. */

@@ -57,7 +57,9 @@ test("a run killed with SIGKILL and resumed ends with the same weights as an uni
 
     const resumed = await runCliChild([...args, "--json"]);
     assert.equal(resumed.code, 0, resumed.stderr);
-    const summary = JSON.parse(resumed.stdout.trim().split("\n").pop()!);
+    // --json: stdout is the JSON alone; the human summary went to stderr
+    const summary = JSON.parse(resumed.stdout);
+    assert.match(resumed.stderr, /^trained /m);
     assert.equal(summary.steps, steps);
     assert.equal(summary.runId, runId(tinySpec(steps)));
 

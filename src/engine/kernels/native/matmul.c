@@ -99,7 +99,8 @@ static AVX512 void tileAny(const Gemm* g, long m, int rows, long n, int vecs, lo
 // described at the top of this file.
 static AVX512 void gemm(const Gemm* g, long M, long N, long K) {
   const long N4 = N & ~3L;
-  for (long k0 = 0; k0 < K || k0 == 0; k0 += KB) {
+  long k0 = 0;
+  do { // once even when K = 0: the tiles still write the start of each chain (output, bias or +0)
     const long k1 = K < k0 + KB ? K : k0 + KB;
     const int init = k0 == 0;
     for (long n = 0; n < N4; n += NR) {
@@ -112,8 +113,8 @@ static AVX512 void gemm(const Gemm* g, long M, long N, long K) {
         tileAny(g, m, rows, n, vecs, k0, k1, init, last);
       }
     }
-    if (K == 0) break;
-  }
+    k0 += KB;
+  } while (k0 < K);
   // The last N mod 4 columns: multiply, then add, one rounding each (WebAssembly's scalar tile).
   for (long n = N4; n < N; n++) {
     for (long m = 0; m < M; m++) {
@@ -252,17 +253,32 @@ static int inHeap(napi_env env, const char* what, int64_t ptr, int64_t floats, s
   return 1;
 }
 
+// Reads a call's `nargs` arguments (heap, then integers into x[1..nargs-1]); NULL with a JavaScript
+// exception pending when one is wrong.
+static float* readCall(napi_env env, napi_callback_info info, const char* name, size_t nargs, int64_t* x, size_t* len) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "native matmul: cannot read the arguments");
+    return NULL;
+  }
+  if (argc != nargs) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "native %s: expected %zu arguments", name, nargs);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  float* heap = heapOf(env, argv[0], len);
+  if (!heap || !argsToInts(env, argv, 1, nargs, x)) return NULL;
+  return heap;
+}
+
 // matmulForward(heap, out, inp, weight, bias, BT, C, OC)
 static napi_value jsMatmulForward(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 8) { napi_throw_type_error(env, NULL, "native matmulForward: expected 8 arguments"); return NULL; }
-  size_t len;
-  float* heap = heapOf(env, argv[0], &len);
-  if (!heap) return NULL;
   int64_t x[8];
-  if (!argsToInts(env, argv, 1, 8, x)) return NULL;
+  size_t len;
+  float* heap = readCall(env, info, "matmulForward", 8, x, &len);
+  if (!heap) return NULL;
   const int64_t out = x[1], inp = x[2], weight = x[3], bias = x[4], BT = x[5], C = x[6], OC = x[7];
   if (!inHeap(env, "out", out, BT * OC, len) || !inHeap(env, "inp", inp, BT * C, len) ||
       !inHeap(env, "weight", weight, OC * C, len) || (bias && !inHeap(env, "bias", bias, OC, len))) return NULL;
@@ -274,15 +290,10 @@ static napi_value jsMatmulForward(napi_env env, napi_callback_info info) {
 
 // matmulBackward(heap, dinp, dweight, dbias, dout, inp, weight, BT, C, OC, overwrite, wasmScratchFloats)
 static napi_value jsMatmulBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value argv[12];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 12) { napi_throw_type_error(env, NULL, "native matmulBackward: expected 12 arguments"); return NULL; }
-  size_t len;
-  float* heap = heapOf(env, argv[0], &len);
-  if (!heap) return NULL;
   int64_t x[12];
-  if (!argsToInts(env, argv, 1, 12, x)) return NULL;
+  size_t len;
+  float* heap = readCall(env, info, "matmulBackward", 12, x, &len);
+  if (!heap) return NULL;
   const int64_t dinp = x[1], dweight = x[2], dbias = x[3], dout = x[4], inp = x[5], weight = x[6];
   const int64_t BT = x[7], C = x[8], OC = x[9], overwrite = x[10], scratch = x[11];
   if (!inHeap(env, "dout", dout, BT * OC, len) ||

@@ -8,7 +8,7 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { KERNEL_HEAP_BASE, createKernelMemory, createWasmKernels, defaultKernelVariant, kernelScratchFloats } from "../src/engine/kernels/wasm.js";
-import { nativeFmaProbe, nativeMatmulStatus, withNativeMatmul } from "../src/engine/kernels/native.js";
+import { nativeFmaProbe, nativeMatmulInUse, withNativeMatmul } from "../src/engine/kernels/native.js";
 import { Rng } from "../src/util/rng.js";
 
 const { values } = parseArgs({
@@ -56,10 +56,10 @@ async function main(): Promise<void> {
   const memory = createKernelMemory((KERNEL_HEAP_BASE + scratchFloats) * 4, true); // grown by alloc
   const variant = await defaultKernelVariant(); // SELFCORRECT_WASM_FMA=0 picks the mul+add build
   const wasm = await createWasmKernels({ memory, scratchPtr: KERNEL_HEAP_BASE, scratchFloats });
-  // as the engine does: native matmuls (the same bits) over the FMA build where they run
-  const native = variant === "fma" ? nativeMatmulStatus() : null;
-  const k = native?.available ? withNativeMatmul(wasm, native.path, scratchFloats) : wasm;
-  const matmulCode = native?.available ? "native" : "wasm";
+  // the matmuls the engine would run here: native (the same bits) or WebAssembly
+  const native = await nativeMatmulInUse();
+  const k = native ? withNativeMatmul(wasm, native, scratchFloats) : wasm;
+  const matmulCode = native ? "native" : "wasm";
   let next = KERNEL_HEAP_BASE + scratchFloats;
   const rng = new Rng(1);
   const alloc = (n: number, scale = 1): number => {
@@ -193,8 +193,8 @@ async function main(): Promise<void> {
     measure("adamUpdate", `N=${N}`, null, N, () => k.adamUpdate(p, g, m, v, N, 1e-3, 0.9, 0.999, 1e-8, t++));
   }
 
-  if (native?.available) {
-    const probe = nativeFmaProbe(native.path);
+  if (native) {
+    const probe = nativeFmaProbe(native);
     measure("fmaPeak (native, 512-bit)", "24 chains", probe.flops, null, probe.run);
   }
 

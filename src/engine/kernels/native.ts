@@ -14,6 +14,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Kernels } from "./types.js";
+import { defaultKernelVariant } from "./wasm.js";
 
 interface NativeMatmulAddon {
   supported(): boolean;
@@ -33,15 +34,11 @@ export function nativeMatmulPath(): string {
   return fileURLToPath(new URL("../../../native/matmul.node", import.meta.url));
 }
 
-const addons = new Map<string, NativeMatmulAddon>();
+const require = createRequire(import.meta.url);
 
+/** The addon at `path`; require's module cache loads each file once per thread. */
 function loadAddon(path: string): NativeMatmulAddon {
-  let addon = addons.get(path);
-  if (!addon) {
-    addon = createRequire(import.meta.url)(path) as NativeMatmulAddon;
-    addons.set(path, addon);
-  }
-  return addon;
+  return require(path) as NativeMatmulAddon;
 }
 
 export type NativeMatmulStatus =
@@ -65,6 +62,16 @@ export function nativeMatmulStatus(): NativeMatmulStatus {
   }
   if (!addon.supported()) return { available: false, reason: "this CPU lacks AVX-512F or FMA", hardware: true };
   return { available: true, path };
+}
+
+/**
+ * The addon this process runs its matmuls on, or undefined for the WebAssembly ones: only over the FMA
+ * WebAssembly build (the mul + add build rounds differently), and where nativeMatmulStatus() allows.
+ */
+export async function nativeMatmulInUse(): Promise<string | undefined> {
+  if ((await defaultKernelVariant()) !== "fma") return undefined;
+  const status = nativeMatmulStatus();
+  return status.available ? status.path : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Kernels } from "../kernels/types.js";
-import { nativeMatmulStatus, withNativeMatmul } from "../kernels/native.js";
-import { compileKernelModule, defaultKernelVariant } from "../kernels/wasm.js";
+import { nativeMatmulInUse, withNativeMatmul } from "../kernels/native.js";
+import { compileKernelModule } from "../kernels/wasm.js";
 import { makeKernels as makeCoreKernels, referenceBackend, wasmBackend, type KernelKind, type KernelSource, type PreparedBackend } from "./backend-core.js";
 
 export {
@@ -22,6 +22,5 @@ export function makeKernels(src: KernelSource, scratchPtr: number, scratchFloats
 export async function prepareBackend(kind: KernelKind, shared: boolean, dims: { C: number; T: number; d: number }): Promise<PreparedBackend> {
   if (kind === "reference") return referenceBackend(shared);
   const module = await compileKernelModule(shared);
-  const native = (await defaultKernelVariant()) === "fma" ? nativeMatmulStatus() : null;
-  return { ...wasmBackend(module, shared, dims, native?.available ? native.path : undefined), makeKernels };
+  return { ...wasmBackend(module, shared, dims, await nativeMatmulInUse()), makeKernels };
 }
